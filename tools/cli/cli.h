@@ -1,0 +1,39 @@
+/*
+ * cli.h — what the sdc command's files share: the subcommand table entry, exit codes, and
+ * small output helpers. The CLI uses only the public header sdc.h.
+ */
+#ifndef SDC_CLI_CLI_H
+#define SDC_CLI_CLI_H
+
+#include "sdc.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+enum {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_FAILURE = 1, /* the command ran and failed (bad file, bad model, ...) */
+    CLI_EXIT_USAGE = 2,   /* the command line itself is wrong */
+};
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
+} cli_command;
+
+int cmd_inspect(int argc, char **argv);
+
+/* True when arg is -h or --help. */
+bool cli_is_help(const char *arg);
+/* Creates a context with the defaults (threads: all CPUs; logging to stderr at WARN).
+ * Prints the reason and returns NULL on failure. */
+sdc_context *cli_context(int n_threads, bool verbose);
+/* Prints "sdc <command>: <message>" for the context's last error. */
+void cli_report(const char *command, sdc_context *ctx);
+/* 1234567 -> "1,234,567" into buf. */
+const char *cli_group_digits(uint64_t v, char *buf, size_t size);
+/* Writes s as a JSON string literal (with quotes) to out. */
+void cli_json_string(FILE *out, const char *s);
+
+#endif /* SDC_CLI_CLI_H */
