@@ -111,12 +111,20 @@ typedef struct sdc_json_doc {
  * header of model.safetensors"). A duplicate key in any object is an error. */
 sdc_status sdc_json_parse(sdc_context *ctx, const char *text, size_t len, const char *what,
                           sdc_json_doc **out);
+/* The same, with the keys of the top-level object called `key_noun` in the duplicate-key
+ * message ("duplicate tensor name \"x\"" for key_noun "tensor name"); NULL means "key". */
+sdc_status sdc_json_parse_keyed(sdc_context *ctx, const char *text, size_t len, const char *what,
+                                const char *key_noun, sdc_json_doc **out);
 void sdc_json_free(sdc_json_doc *doc);
 
 /* Lookups return NULL when absent or of another type. */
 const sdc_json *sdc_json_get(const sdc_json *object, const char *key);
 const sdc_json *sdc_json_get_type(const sdc_json *object, const char *key, sdc_json_type type);
 const char *sdc_json_type_name(sdc_json_type type);
+/* Writes `len` bytes of s into out (size >= 8) as a double-quoted string fit for an error
+ * message: quotes, backslashes, control characters and invalid UTF-8 escaped, shortened with
+ * "..." when it does not fit. Returns out. */
+const char *sdc_json_quote(const char *s, size_t len, char *out, size_t size);
 
 /* A JSON writer into an sdc_buf: keeps track of commas and indentation. */
 typedef struct sdc_json_writer {
@@ -124,6 +132,7 @@ typedef struct sdc_json_writer {
     int depth;
     bool need_comma;
     bool pretty;
+    bool after_key; /* a key was written; its value comes next */
 } sdc_json_writer;
 
 void sdc_json_writer_init(sdc_json_writer *w, sdc_buf *buf, bool pretty);
