@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int n_checks, n_failed;
@@ -65,4 +66,38 @@ const char *test_tmp_path(const char *name)
     char *b = bufs[next++ % 8];
     snprintf(b, sizeof bufs[0], "%s/%ld-%s", SDC_TEST_TMP_DIR, (long)getpid(), name);
     return b;
+}
+
+int test_capture(const char *command, char **out)
+{
+    *out = NULL;
+    FILE *p = popen(command, "r");
+    if (!p)
+        return -1;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf)
+            break;
+        if (n + 1 == cap) {
+            char *b = realloc(buf, cap * 2);
+            if (!b) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = b;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, p);
+        if (got == 0)
+            break;
+        n += got;
+    }
+    int status = pclose(p);
+    if (!buf)
+        return -1;
+    buf[n] = '\0';
+    *out = buf;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

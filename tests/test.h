@@ -21,6 +21,9 @@ void test_run(const char *name, void (*fn)(void));
 int test_finish(void);
 /* Path under a test-data root, in a static rotating buffer: TEST_PATH(SDC_TEST_DATA_DIR, "x"). */
 const char *test_path(const char *root, const char *rel);
+/* Runs a shell command and returns its exit code (-1 if it could not run or was killed);
+ * *out receives everything it wrote to stdout, NUL-terminated (free() it). */
+int test_capture(const char *command, char **out);
 /* A fresh path under the build's scratch folder, unique per test executable. */
 const char *test_tmp_path(const char *name);
 
