@@ -152,6 +152,87 @@ size_t sdc_tensor_file_metadata_count(const sdc_tensor_file *file);
 sdc_status sdc_tensor_file_metadata(const sdc_tensor_file *file, size_t index, const char **key,
                                     const char **value);
 
+/* ---------------------------------------------------------------------------------------- */
+/* Tokenizer: prompt text to CLIP token ids                                                   */
+
+/* A CLIP byte-level BPE tokenizer giving the ids of transformers' CLIPTokenizer (as diffusers
+ * pipelines call it, without ftfy): text clean-up, lower-casing, the CLIP pattern, BPE, start
+ * and end tokens, truncation to max_length keeping the end token, padding with the pad token.
+ * A tokenizer belongs to its context: one thread at a time (it keeps a word cache), and it
+ * must be destroyed before the context. Its memory comes from the context's allocator. */
+typedef struct sdc_tokenizer sdc_tokenizer;
+
+typedef struct sdc_tokenizer_params {
+    /* The pad token. NULL = "<|endoftext|>" (SD 1.x, id 49407); "!" (id 0) for SD 2.x and
+     * SDXL's tokenizer_2. The pad token is also an added token: with "!", every "!" in a
+     * prompt becomes its own token, as in transformers. */
+    const char *pad_token;
+    /* Ids per prompt after truncation and padding; 0 = 77. At least 2. */
+    int max_length;
+} sdc_tokenizer_params;
+
+/* pad_token NULL, max_length 0. */
+sdc_tokenizer_params sdc_tokenizer_default_params(void);
+
+/* Loads a diffusers tokenizer folder (e.g. MODEL/tokenizer or MODEL/tokenizer_2): vocab.json
+ * and merges.txt, and tokenizer_config.json / special_tokens_map.json when present for the
+ * special tokens, the pad token and model_max_length (as transformers' from_pretrained reads
+ * them). Malformed files are errors naming the file and line. On failure *out is NULL. */
+sdc_status sdc_tokenizer_create_from_dir(sdc_context *ctx, const char *dir, sdc_tokenizer **out);
+/* From explicit vocab.json and merges.txt paths; params may be NULL for the defaults. */
+sdc_status sdc_tokenizer_create_from_files(sdc_context *ctx, const char *vocab_path,
+                                           const char *merges_path,
+                                           const sdc_tokenizer_params *params,
+                                           sdc_tokenizer **out);
+/* From the files' bytes in memory (read during the call only, not kept). */
+sdc_status sdc_tokenizer_create_from_memory(sdc_context *ctx, const void *vocab_json,
+                                            size_t vocab_size, const void *merges_txt,
+                                            size_t merges_size, const sdc_tokenizer_params *params,
+                                            sdc_tokenizer **out);
+/* NULL is allowed. */
+void sdc_tokenizer_destroy(sdc_tokenizer *tok);
+
+/* Ids per prompt (77 for every SD tokenizer). */
+int sdc_tokenizer_max_length(const sdc_tokenizer *tok);
+int32_t sdc_tokenizer_bos_id(const sdc_tokenizer *tok); /* <|startoftext|>: 49406 */
+int32_t sdc_tokenizer_eos_id(const sdc_tokenizer *tok); /* <|endoftext|>: 49407 */
+int32_t sdc_tokenizer_pad_id(const sdc_tokenizer *tok);
+/* Entries of vocab.json. */
+size_t sdc_tokenizer_vocab_size(const sdc_tokenizer *tok);
+
+/* The ids a text encoder takes for `text` (text_len bytes of UTF-8; need not be NUL-terminated
+ * and may contain NUL bytes): the start token, the first max_length - 2 tokens of the text, the
+ * end token, then the pad id up to max_length. ids has room for n_ids >= max_length entries
+ * (exactly max_length are written). n_untruncated may be NULL; it receives the id count
+ * without truncation or padding, start and end tokens included (more than max_length means
+ * the text was cut). Invalid UTF-8 is SDC_STATUS_INVALID_ARGUMENT naming the byte offset. */
+sdc_status sdc_tokenizer_encode(sdc_tokenizer *tok, const char *text, size_t text_len,
+                                int32_t *ids, size_t n_ids, size_t *n_untruncated);
+
+/* Everything about one tokenisation, for tools that show it. Owns its memory (allocated from
+ * the tokenizer's context) and may outlive the tokenizer, not the context. */
+typedef struct sdc_tokens sdc_tokens;
+
+sdc_status sdc_tokenizer_tokenize(sdc_tokenizer *tok, const char *text, size_t text_len,
+                                  sdc_tokens **out);
+void sdc_tokens_destroy(sdc_tokens *tokens);
+
+/* The max_length ids, as sdc_tokenizer_encode writes them. */
+const int32_t *sdc_tokens_ids(const sdc_tokens *tokens, size_t *count);
+/* All ids without truncation or padding: start token, the text's tokens, end token. */
+const int32_t *sdc_tokens_untruncated_ids(const sdc_tokens *tokens, size_t *count);
+/* Tokens of the text without start/end tokens, untruncated (untruncated count - 2). */
+size_t sdc_tokens_count(const sdc_tokens *tokens);
+/* Token i (< count) as a string: the BPE token in CLIP's byte-level unicode ("</w>" ends a
+ * word, "Ã©" is the two bytes of "é") or an added token's text ("!", "<|endoftext|>").
+ * NULL when i is out of range. Valid while `tokens` lives. */
+const char *sdc_tokens_string(const sdc_tokens *tokens, size_t i);
+/* How many of the text's tokens are kept after truncation (min(count, max_length - 2)). */
+size_t sdc_tokens_kept(const sdc_tokens *tokens);
+/* The text of the tokens truncation dropped, decoded back (lower-cased and normalised, as the
+ * tokenizer saw it); "" when nothing was dropped. */
+const char *sdc_tokens_truncated_text(const sdc_tokens *tokens);
+
 #ifdef __cplusplus
 }
 #endif

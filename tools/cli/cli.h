@@ -23,6 +23,7 @@ typedef struct cli_command {
 } cli_command;
 
 int cmd_inspect(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 /* True when arg is -h or --help. */
 bool cli_is_help(const char *arg);

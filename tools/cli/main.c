@@ -9,6 +9,7 @@
 
 static const cli_command commands[] = {
     {"inspect", "show the tensors, dtypes, shapes and metadata of a model file", cmd_inspect},
+    {"tokenize", "show the token ids of a prompt and what truncation cuts off", cmd_tokenize},
 };
 static const size_t n_commands = sizeof commands / sizeof commands[0];
 
