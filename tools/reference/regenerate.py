@@ -30,7 +30,9 @@ import common  # noqa: E402
 GENERATORS = [
     "gen_tokenizer",
     "gen_rng",
+    "gen_philox",
     "gen_schedulers",
+    "gen_schedulers_exact",
     "gen_models",
     "gen_pipelines",
 ]
