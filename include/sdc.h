@@ -233,6 +233,153 @@ size_t sdc_tokens_kept(const sdc_tokens *tokens);
  * tokenizer saw it); "" when nothing was dropped. */
 const char *sdc_tokens_truncated_text(const sdc_tokens *tokens);
 
+/* ---------------------------------------------------------------------------------------- */
+/* Images                                                                                     */
+
+/* 8-bit interleaved pixels, rows top to bottom, no padding. */
+typedef struct sdc_image {
+    int width, height;
+    int channels;    /* 1 (gray), 3 (RGB) or 4 (RGBA) */
+    uint8_t *pixels; /* width * height * channels bytes */
+} sdc_image;
+
+/* Reads a PNG or JPEG (by content). channels: 0 keeps the file's layout, or 1, 3 or 4 to
+ * convert (alpha dropped, not composited). The pixels come from the context's allocator; free
+ * them with sdc_image_release. On failure *out is zeroed. */
+sdc_status sdc_image_load(sdc_context *ctx, const char *path, int channels, sdc_image *out);
+/* Writes a PNG; `parameters` (may be NULL) is stored as the "parameters" text chunk, the way
+ * other Stable Diffusion tools record how an image was made. */
+sdc_status sdc_image_save_png(sdc_context *ctx, const char *path, const sdc_image *image,
+                              const char *parameters);
+/* Frees pixels that sdc allocated and zeroes the struct. NULL pixels are allowed. */
+void sdc_image_release(sdc_context *ctx, sdc_image *image);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Models                                                                                     */
+
+/* A loaded Stable Diffusion model: tokenizer(s), text encoder(s), UNet, VAE, and the safety
+ * checker when the model has one. Immutable once open: several generations, on the same or
+ * other contexts and threads, may use it at the same time (each generation has its own
+ * activations, scheduler state and error text). It must outlive its generations. */
+typedef struct sdc_model sdc_model;
+
+typedef struct sdc_model_params {
+    /* NULL: as the model says (its scheduler config, else detected from the weights).
+     * "epsilon" or "v_prediction" overrides, e.g. for a single-file SD 2.x 768-v checkpoint,
+     * which cannot say. */
+    const char *prediction_type;
+    /* Load each component just before its phase of a generation and release it after
+     * (text encoder -> UNet -> VAE), lowering peak memory at the cost of load time. */
+    int reduce_memory;
+} sdc_model_params;
+
+sdc_model_params sdc_model_default_params(void);
+
+/* Opens a diffusers folder (model_index.json), a single-file checkpoint (.safetensors or
+ * .ckpt; the family is detected from the weights) or a converted sdc bundle. Errors name the
+ * file and what was wrong. params may be NULL. On failure *out is NULL. */
+sdc_status sdc_model_open(sdc_context *ctx, const char *path, const sdc_model_params *params,
+                          sdc_model **out);
+/* NULL is allowed. */
+void sdc_model_close(sdc_model *model);
+
+typedef struct sdc_model_info {
+    const char *family;            /* "sd1", "sd2", "sdxl", "sdxl-refiner" */
+    int inpainting;                /* 1 when the UNet takes 9 input channels */
+    const char *prediction_type;   /* "epsilon" or "v_prediction" */
+    const char *default_scheduler; /* the model's own scheduler, by sdc name ("pndm") */
+    int default_width, default_height;
+    int has_safety_checker;
+    const char *name;              /* file or folder name, for image metadata */
+} sdc_model_info;
+
+/* Strings stay valid while the model is open. */
+void sdc_model_get_info(const sdc_model *model, sdc_model_info *out);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Schedulers and random sources                                                              */
+
+/* The scheduler names sdc understands (sdc_generation_params.scheduler), in a fixed order:
+ * returns the count; for index < count fills the name, the diffusers class it reproduces and
+ * a one-line description. */
+size_t sdc_scheduler_list(size_t index, const char **name, const char **diffusers_class,
+                          const char **description);
+
+/* Where the noise comes from: the same seed gives the same image as the tool that draws its
+ * noise this way. */
+typedef enum sdc_rng_source {
+    SDC_RNG_SOURCE_NUMPY,  /* numpy RandomState(seed).randn: Apple's Core ML pipeline */
+    SDC_RNG_SOURCE_TORCH,  /* torch.Generator("cpu").manual_seed(seed): diffusers, ComfyUI */
+    SDC_RNG_SOURCE_PHILOX, /* torch.randn on a CUDA device: AUTOMATIC1111's GPU seeds */
+    SDC_RNG_SOURCE_COUNT
+} sdc_rng_source;
+
+/* ---------------------------------------------------------------------------------------- */
+/* Generations                                                                                */
+
+typedef struct sdc_progress {
+    int step;          /* model calls done so far */
+    int total;         /* model calls in this generation */
+    double elapsed_s;  /* since the run started */
+    /* A fast preview of the current latents (RGB, 1/8 size) when preview_every asked for one
+     * at this step, else NULL. Valid during the callback only. */
+    const sdc_image *preview;
+} sdc_progress;
+
+/* Called after every model call, from the thread that runs the generation. Return 0 to go
+ * on, non-zero to cancel: the run then stops and returns SDC_STATUS_CANCELLED. */
+typedef int (*sdc_progress_fn)(void *user, const sdc_progress *progress);
+
+typedef struct sdc_generation_params {
+    const char *prompt;          /* UTF-8; "" is allowed */
+    const char *negative_prompt; /* NULL or "" = none */
+    uint64_t seed;
+    sdc_rng_source rng;          /* default numpy */
+    int steps;                   /* default 50 */
+    float guidance_scale;        /* default 7.5; <= 1 disables classifier-free guidance */
+    const char *scheduler;       /* NULL = the model's own */
+    int width, height;           /* multiples of 8; 0 = the model's default */
+    int image_count;             /* images from one batch of noise; default 1 */
+    /* Image to image: the starting image (resized to width x height) and how much of it is
+     * replaced by noise (0 keeps it, 1 replaces it). */
+    const sdc_image *init_image; /* NULL for text to image */
+    float strength;              /* default 0.8 with an init image */
+    /* Inpainting: white (255) marks pixels to repaint; the same size as init_image. */
+    const sdc_image *mask;
+    int disable_safety_checker;
+    int clip_skip;               /* 0 or 1 = the last hidden layer; 2 = the one before, ... */
+    int preview_every;           /* 0 = no previews; N = a preview every N steps */
+    sdc_progress_fn progress;
+    void *progress_user;
+} sdc_generation_params;
+
+/* steps 50, guidance 7.5, numpy noise, seed 0, one image, strength 0.8, the rest zero/NULL. */
+sdc_generation_params sdc_generation_default_params(void);
+
+typedef struct sdc_generation sdc_generation;
+
+/* A generation runs on `ctx` (its threads, memory and logging) with `model`, which may have
+ * been opened on another context. One thread at a time per generation. */
+sdc_status sdc_generation_create(sdc_context *ctx, sdc_model *model, sdc_generation **out);
+void sdc_generation_destroy(sdc_generation *gen);
+
+/* Checks the parameters against the model (sizes, strength, mask size, scheduler name) and
+ * runs the whole generation. Strings and images in params are read during the call only. On
+ * failure no images are kept. */
+sdc_status sdc_generation_run(sdc_generation *gen, const sdc_generation_params *params);
+
+/* After a successful run: the images (width x height RGB), in noise-batch order. Valid until
+ * the next run or destroy. */
+size_t sdc_generation_image_count(const sdc_generation *gen);
+const sdc_image *sdc_generation_image(const sdc_generation *gen, size_t index);
+/* 1 when the safety checker flagged image `index` (its pixels are then black). */
+int sdc_generation_nsfw(const sdc_generation *gen, size_t index);
+/* The text other tools read from a PNG's "parameters" chunk (AUTOMATIC1111's format): prompt,
+ * negative prompt, steps, sampler, CFG scale, seed, size, model. */
+const char *sdc_generation_parameters_text(const sdc_generation *gen, size_t index);
+/* The last failure of this generation ("" if none). */
+const char *sdc_generation_errmsg(const sdc_generation *gen);
+
 #ifdef __cplusplus
 }
 #endif

@@ -143,3 +143,23 @@ void sdc_io_convert_pixels(uint8_t *pixels, size_t n_pixels, int from, int to)
         }
     }
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* The public image functions of sdc.h                                                        */
+
+sdc_status sdc_image_load(sdc_context *ctx, const char *path, int channels, sdc_image *out)
+{
+    return sdc_image_read(ctx, path, channels, out, NULL);
+}
+
+sdc_status sdc_image_save_png(sdc_context *ctx, const char *path, const sdc_image *image,
+                              const char *parameters)
+{
+    sdc_text_chunk chunk = {.key = "parameters", .value = (char *)parameters};
+    return sdc_png_write(ctx, path, image, &chunk, parameters ? 1 : 0);
+}
+
+void sdc_image_release(sdc_context *ctx, sdc_image *image)
+{
+    sdc_image_free(ctx, image);
+}

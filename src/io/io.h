@@ -242,12 +242,7 @@ sdc_status sdc_npy_write(sdc_context *ctx, const char *path, sdc_dtype dtype, in
 /* ---------------------------------------------------------------------------------------- */
 /* Images: PNG (libpng) and JPEG (libjpeg)                                                    */
 
-/* 8-bit interleaved pixels, rows top to bottom, no padding. */
-typedef struct sdc_image {
-    int width, height;
-    int channels; /* 1 (gray), 3 (RGB) or 4 (RGBA) */
-    uint8_t *pixels; /* owned */
-} sdc_image;
+/* sdc_image (8-bit interleaved pixels) is declared in sdc.h. */
 
 typedef struct sdc_text_chunk {
     char *key;   /* owned, Latin-1 keyword as PNG requires */
