@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,11 +47,23 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def json_safe(obj: Any) -> Any:
+    """Non-finite floats (diffusers configs hold -inf) as the strings "inf", "-inf", "nan":
+    strict JSON has no spelling for them."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
 def write_json(path: Path, obj: Any) -> None:
-    """JSON with sorted keys, UTF-8, LF line end: byte-stable across runs."""
+    """Strict JSON with sorted keys, UTF-8, LF line end: byte-stable across runs."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8", newline="\n") as f:
-        json.dump(obj, f, indent=1, sort_keys=True, ensure_ascii=False)
+        json.dump(json_safe(obj), f, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False)
         f.write("\n")
 
 
