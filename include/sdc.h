@@ -120,8 +120,9 @@ const char *sdc_context_cpu_level(const sdc_context *ctx);
 /* ---------------------------------------------------------------------------------------- */
 /* Tensor files: look inside a weights file without loading a model                         */
 
-/* An open weights file (safetensors now; other formats as they are supported). The file is
- * mapped read-only; nothing is copied until asked. Not thread-safe: one thread at a time. */
+/* An open weights file: safetensors, or a PyTorch checkpoint written by torch.save (.ckpt,
+ * .pt, .pth; read without running any of its pickle). The file is mapped read-only; nothing is
+ * copied until asked. Not thread-safe: one thread at a time. */
 typedef struct sdc_tensor_file sdc_tensor_file;
 
 #define SDC_MAX_DIMS 8
@@ -140,7 +141,7 @@ typedef struct sdc_tensor_info {
 sdc_status sdc_tensor_file_open(sdc_context *ctx, const char *path, sdc_tensor_file **out);
 void sdc_tensor_file_close(sdc_tensor_file *file);
 
-/* "safetensors" */
+/* "safetensors", "pytorch" (torch.save ZIP archive) or "pytorch-legacy" (before torch 1.6) */
 const char *sdc_tensor_file_format(const sdc_tensor_file *file);
 uint64_t sdc_tensor_file_size(const sdc_tensor_file *file);
 /* Tensors in name order. Padding entries written for alignment are not listed. */

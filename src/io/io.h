@@ -171,9 +171,13 @@ typedef struct sdc_st_kv {
     const char *value;
 } sdc_st_kv;
 
+/* A safetensors file, or a PyTorch checkpoint read into the same form (see sdc_ckpt_open):
+ * then data_section is the whole file, begin/end are file offsets, header_len is 0, and names
+ * and metadata live in `strings`. */
 typedef struct sdc_st_file {
     sdc_context *ctx;
     char *path;              /* as given to open or parse; for messages */
+    const char *format;      /* "safetensors", "pytorch" or "pytorch-legacy" (static) */
     sdc_mapped_file map;     /* empty when parsed from memory */
     uint64_t header_len;     /* JSON header bytes */
     const unsigned char *data_section;
@@ -183,12 +187,15 @@ typedef struct sdc_st_file {
     sdc_st_kv *metadata;     /* the "__metadata__" map, sorted by key */
     size_t n_metadata;
     sdc_json_doc *header;    /* names and metadata strings point into it */
+    sdc_arena strings;       /* checkpoints: tensor names and metadata */
 } sdc_st_file;
 
 /* Maps and validates a safetensors file: header length against the file size, a JSON object
  * whose values are {dtype, shape, data_offsets} with known dtypes, non-negative shapes whose
  * byte size (overflow-checked) equals the span, spans inside the data section that do not
- * overlap, unique names, and string metadata. Gaps between spans are allowed. */
+ * overlap, unique names, and string metadata. Gaps between spans are allowed.
+ * A file whose content says it is a PyTorch checkpoint (sdc_ckpt_sniff) is read by
+ * sdc_ckpt_open instead, so everything that reads safetensors files reads .ckpt files too. */
 sdc_status sdc_st_open(sdc_context *ctx, const char *path, sdc_st_file **out);
 /* The same over memory the caller keeps alive until sdc_st_close. `name` is for messages. */
 sdc_status sdc_st_parse(sdc_context *ctx, const void *data, size_t size, const char *name,
@@ -219,6 +226,35 @@ typedef struct sdc_st_entry {
  * fill the gaps). Output depends only on the inputs (byte-identical on rerun). */
 sdc_status sdc_st_write(sdc_context *ctx, const char *path, const sdc_st_entry *entries,
                         size_t n_entries, const sdc_st_kv *metadata, size_t n_metadata);
+
+/* ---------------------------------------------------------------------------------------- */
+/* PyTorch checkpoints (.ckpt, .pt, .pth written by torch.save)                               */
+
+/* A checkpoint is a Python pickle; sdc reads it with a restricted machine (src/io/pickle.c)
+ * that understands only what torch.save writes and refuses everything else, never importing or
+ * running anything a file names. The result is an sdc_st_file whose tensors point into the
+ * mapped file (nothing is copied):
+ *  - formats: the ZIP archive of torch >= 1.6 ("<folder>/data.pkl" and stored records
+ *    "<folder>/data/<key>", ZIP64 included) and the legacy stream of torch 0.4 to 1.5;
+ *  - which tensors: if the top-level dict has a "state_dict" entry that is a dict (Lightning,
+ *    LDM/CompVis and A1111-style checkpoints), its tensors, else the top-level dict's tensors;
+ *    other values are skipped; a repeated key keeps its last value; names must be strings;
+ *  - each tensor must be contiguous row-major (a strided view is SDC_STATUS_UNSUPPORTED naming
+ *    the tensor); storage offsets are allowed; every byte must lie inside its storage;
+ *  - metadata: the top-level dict's integer, float, bool and string values ("global_step").
+ * Allowed globals: collections.OrderedDict; torch._utils._rebuild_tensor, _rebuild_tensor_v2,
+ * _rebuild_tensor_v3, _rebuild_parameter; torch.{Double,Float,Half,BFloat16,Long,Int,Short,
+ * Char,Byte,Bool}Storage (also under torch.cuda) and torch.storage.UntypedStorage; torch
+ * dtypes; torch.Size; _codecs.encode; numpy scalar, dtype, ndarray and _reconstruct (a numpy
+ * global_step); builtins.set; pytorch_lightning's ModelCheckpoint class as a value. Anything
+ * else is SDC_STATUS_UNSUPPORTED naming the global or opcode and its byte offset. */
+
+/* True when the bytes start like a torch.save file (ZIP or legacy magic number). */
+bool sdc_ckpt_sniff(const void *data, size_t size);
+sdc_status sdc_ckpt_open(sdc_context *ctx, const char *path, sdc_st_file **out);
+/* The same over memory the caller keeps alive until sdc_st_close. `name` is for messages. */
+sdc_status sdc_ckpt_parse(sdc_context *ctx, const void *data, size_t size, const char *name,
+                          sdc_st_file **out);
 
 /* ---------------------------------------------------------------------------------------- */
 /* .npy (NumPy format 1.0, 2.0, 3.0; little-endian, C order)                                  */

@@ -469,7 +469,7 @@ static sdc_status parse_number(parser *ps, sdc_json **out)
     char *buf = (char *)ps->stack + ps->stack_len;
     memcpy(buf, t + start, n);
     buf[n] = '\0';
-    double d;
+    double d = 0.0;
     st = strtod_c(ps, buf, &d);
     if (st != SDC_STATUS_OK)
         return st;

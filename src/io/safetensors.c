@@ -3,8 +3,9 @@
  * an 8-byte little-endian header length N, N bytes of JSON header, the data section. The reader
  * checks every field against the file and, unlike the reference, allows gaps between spans; the
  * writer streams to a temporary file and pads with U8 entries so every tensor is 64-byte aligned.
+ * sdc_st_open hands files that sniff as PyTorch checkpoints to ckpt.c.
  */
-#include "io/io.h"
+#include "io/ckpt.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -377,6 +378,7 @@ static sdc_status create(sdc_context *ctx, const unsigned char *data, size_t siz
         return st;
     }
     f->ctx = ctx;
+    f->format = "safetensors";
     if (map)
         f->map = *map;
     f->path = sdc_strdup(ctx, name);
@@ -401,6 +403,8 @@ sdc_status sdc_st_open(sdc_context *ctx, const char *path, sdc_st_file **out)
     sdc_status st = sdc_file_map(ctx, path, &map);
     if (st != SDC_STATUS_OK)
         return st;
+    if (sdc_ckpt_sniff(map.data, map.size))
+        return sdc_ckpt_create(ctx, map.data, map.size, path, &map, out);
     return create(ctx, map.data, map.size, path, &map, out);
 }
 
@@ -419,6 +423,7 @@ void sdc_st_close(sdc_st_file *file)
     sdc_free(ctx, file->tensors);
     sdc_free(ctx, file->metadata);
     sdc_free(ctx, file->path);
+    sdc_arena_release(&file->strings);
     sdc_file_unmap(ctx, &file->map);
     sdc_free(ctx, file);
 }

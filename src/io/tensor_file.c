@@ -1,7 +1,7 @@
 /*
- * tensor_file.c — the public "tensor files" API of sdc.h over the safetensors reader: the
- * tensors in name order with the writer's alignment padding entries hidden, and the string
- * metadata in key order.
+ * tensor_file.c — the public "tensor files" API of sdc.h over the safetensors reader (which
+ * also reads PyTorch checkpoints): the tensors in name order with the writer's alignment
+ * padding entries hidden, and the string metadata in key order.
  */
 #include "io/io.h"
 
@@ -65,8 +65,7 @@ void sdc_tensor_file_close(sdc_tensor_file *file)
 
 const char *sdc_tensor_file_format(const sdc_tensor_file *file)
 {
-    (void)file;
-    return "safetensors";
+    return file->st->format;
 }
 
 uint64_t sdc_tensor_file_size(const sdc_tensor_file *file)
@@ -93,7 +92,8 @@ sdc_status sdc_tensor_file_info(const sdc_tensor_file *file, size_t index, sdc_t
     for (int d = 0; d < t->ndim; d++)
         out->shape[d] = t->shape[d];
     out->nbytes = sdc_st_nbytes(t);
-    out->offset = 8 + file->st->header_len + t->begin;
+    /* the data section starts after the header in a safetensors file, at 0 in a checkpoint */
+    out->offset = (uint64_t)(file->st->data_section - file->st->map.data) + t->begin;
     return SDC_STATUS_OK;
 }
 
