@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO / "tests" / "fixtures"
+# SDC_FIXTURES_OUT redirects the output (e.g. to check that a rerun reproduces the committed
+# fixtures byte for byte without touching them).
+FIXTURES = Path(os.environ.get("SDC_FIXTURES_OUT", REPO / "tests" / "fixtures")).resolve()
 SHARED = REPO.parent / "shared"
 
 _NP_TO_ST = {

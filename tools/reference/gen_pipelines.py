@@ -43,7 +43,8 @@ def write_inputs(ctx: Context) -> tuple[dict, dict]:
         ctx.add(path, "png", desc, f"tools/reference/pipeline_runs.py {make.__name__}()", width=im.width,
                 height=im.height, channels=len(im.getbands()))
         images[key] = im
-        paths[key] = path.relative_to(REPO).as_posix()
+        # as the committed tree names it, wherever SDC_FIXTURES_OUT put the file
+        paths[key] = "tests/fixtures/" + path.relative_to(FIXTURES).as_posix()
     return images, paths
 
 
