@@ -83,15 +83,27 @@ typedef struct sdc_allocator {
 
 typedef struct sdc_context sdc_context;
 
+/* The arithmetic of matrix products (linear layers, convolutions, attention). */
+typedef enum sdc_precision {
+    SDC_PRECISION_F32,  /* float32 throughout: the reference path */
+    /* Matrix-product inputs (activations and weights) rounded to bfloat16 with float32
+     * accumulation, as torch.autocast("cpu", dtype=torch.bfloat16) does for matmuls and convs;
+     * norms, softmax and elementwise ops stay float32. Used where the CPU has AVX512_BF16;
+     * elsewhere it computes as F32 (sdc_context_precision says which). */
+    SDC_PRECISION_BF16,
+    SDC_PRECISION_COUNT
+} sdc_precision;
+
 typedef struct sdc_context_params {
     int n_threads;              /* worker threads incl. the caller; 0 = online CPUs */
     sdc_log_fn log;             /* NULL = write to stderr */
     void *log_user;             /* passed to log */
     sdc_log_level log_level;    /* messages above this level are dropped */
     const sdc_allocator *allocator; /* NULL = malloc/free; copied, must outlive nothing */
+    sdc_precision precision;    /* default SDC_PRECISION_F32 */
 } sdc_context_params;
 
-/* Defaults: all CPUs, stderr logging at WARN, malloc/free. */
+/* Defaults: all CPUs, stderr logging at WARN, malloc/free, float32. */
 sdc_context_params sdc_context_default_params(void);
 
 /* Creates a context. params may be NULL for the defaults. The environment variable
@@ -116,6 +128,10 @@ int sdc_context_n_threads(const sdc_context *ctx);
  * "avx512-bf16", "avx512", "avx2" or "scalar". A static string. */
 const char *sdc_context_cpu_level(const sdc_context *ctx);
 
+/* The precision matrix products actually use: the requested one, or SDC_PRECISION_F32 when
+ * BF16 was asked for on a CPU (or SDC_CPU_MAX level) without AVX512_BF16. */
+sdc_precision sdc_context_precision(const sdc_context *ctx);
+
 
 /* ---------------------------------------------------------------------------------------- */
 /* Tensor files: look inside a weights file without loading a model                         */
@@ -127,13 +143,21 @@ typedef struct sdc_tensor_file sdc_tensor_file;
 
 #define SDC_MAX_DIMS 8
 
+/* In a component file of an sdc bundle, a compressed weight is listed once under its own name
+ * and shape, with its parts (indices + palette, or int8 values + scales) counted together. */
 typedef struct sdc_tensor_info {
     const char *name;  /* valid while the file is open */
-    const char *dtype; /* safetensors spelling: "F32", "F16", "BF16", "I64", "U8", ... */
+    const char *dtype; /* safetensors spelling: "F32", "F16", "BF16", "I64", "U8", ...; for a
+                          palettized weight the palette's, for an int8 one "I8" */
     int ndim;
     int64_t shape[SDC_MAX_DIMS];
-    uint64_t nbytes;   /* bytes of data */
-    uint64_t offset;   /* byte offset of the data within the file */
+    uint64_t nbytes;   /* bytes of data (all parts of a compressed weight) */
+    uint64_t offset;   /* byte offset of the data (its first part) within the file */
+    const char *storage;    /* "dense", or in sdc bundles "palette" or "int8" */
+    int bits;               /* palette: bits per index; int8: 8; dense: bits of the dtype */
+    int palette_size;       /* palette: entries per palette (2^bits); otherwise 0 */
+    int64_t palette_groups; /* palette: how many palettes (groups of output rows); otherwise 0 */
+    double bits_per_weight; /* 8 * nbytes / elements (0 for an empty tensor) */
 } sdc_tensor_info;
 
 /* Opens and validates a weights file; a malformed file is an error naming the tensor or
@@ -270,15 +294,20 @@ typedef struct sdc_model_params {
      * which cannot say. */
     const char *prediction_type;
     /* Load each component just before its phase of a generation and release it after
-     * (text encoder -> UNet -> VAE), lowering peak memory at the cost of load time. */
+     * (text encoder -> VAE encoder for img2img -> UNet -> VAE -> safety checker), lowering peak
+     * memory at the cost of load time. sdc_model_open still loads each once to check it. */
     int reduce_memory;
 } sdc_model_params;
 
 sdc_model_params sdc_model_default_params(void);
 
 /* Opens a diffusers folder (model_index.json), a single-file checkpoint (.safetensors or
- * .ckpt; the family is detected from the weights) or a converted sdc bundle. Errors name the
- * file and what was wrong. params may be NULL. On failure *out is NULL. */
+ * .ckpt; the family is detected from the weights) or a converted sdc bundle (model.json).
+ * Single files use the CLIP vocabulary built into the library and the scheduler their family
+ * ships with (SD 1.x: SD 1.5's PNDM; SD 2.x: SD 2.1's v-prediction DDIM). SDXL models are
+ * SDC_STATUS_UNSUPPORTED for now. Errors name the file (and the tensor or component) and what
+ * was wrong, in one line. params may be NULL. On failure *out is NULL. The model's memory
+ * comes from ctx; close it on a thread that may use ctx. */
 sdc_status sdc_model_open(sdc_context *ctx, const char *path, const sdc_model_params *params,
                           sdc_model **out);
 /* NULL is allowed. */
@@ -289,9 +318,10 @@ typedef struct sdc_model_info {
     int inpainting;                /* 1 when the UNet takes 9 input channels */
     const char *prediction_type;   /* "epsilon" or "v_prediction" */
     const char *default_scheduler; /* the model's own scheduler, by sdc name ("pndm") */
+    /* Folders: the UNet's sample_size x 8. Single files: 512, or 768 for SD 2.x predicting v. */
     int default_width, default_height;
     int has_safety_checker;
-    const char *name;              /* file or folder name, for image metadata */
+    const char *name;              /* file name without extension, or folder name */
 } sdc_model_info;
 
 /* Strings stay valid while the model is open. */
@@ -319,11 +349,13 @@ typedef enum sdc_rng_source {
 /* Generations                                                                                */
 
 typedef struct sdc_progress {
-    int step;          /* model calls done so far */
-    int total;         /* model calls in this generation */
+    int step;          /* model calls done so far (1 after the first) */
+    int total;         /* model calls in this generation (fewer with an init image) */
     double elapsed_s;  /* since the run started */
-    /* A fast preview of the current latents (RGB, 1/8 size) when preview_every asked for one
-     * at this step, else NULL. Valid during the callback only. */
+    /* A fast preview when preview_every asked for one at this step, else NULL: a linear
+     * latent -> RGB projection of the scheduler's clean-sample estimate (of the latents where
+     * the scheduler forms none), the N images side by side: (N x width/8) x height/8 RGB.
+     * Valid during the callback only. */
     const sdc_image *preview;
 } sdc_progress;
 
@@ -334,22 +366,34 @@ typedef int (*sdc_progress_fn)(void *user, const sdc_progress *progress);
 typedef struct sdc_generation_params {
     const char *prompt;          /* UTF-8; "" is allowed */
     const char *negative_prompt; /* NULL or "" = none */
-    uint64_t seed;
+    uint64_t seed;               /* numpy takes seeds below 2^32 only */
     sdc_rng_source rng;          /* default numpy */
-    int steps;                   /* default 50 */
+    int steps;                   /* 1 to 1000; default 50 */
     float guidance_scale;        /* default 7.5; <= 1 disables classifier-free guidance */
-    const char *scheduler;       /* NULL = the model's own */
-    int width, height;           /* multiples of 8; 0 = the model's default */
-    int image_count;             /* images from one batch of noise; default 1 */
-    /* Image to image: the starting image (resized to width x height) and how much of it is
-     * replaced by noise (0 keeps it, 1 replaces it). */
+    /* NULL = the model's own; else a name of sdc_scheduler_list (AUTOMATIC1111 and diffusers
+     * class spellings are accepted too). */
+    const char *scheduler;
+    /* Multiples of 8, and of 8 x 2^(UNet levels - 1) (64 for SD 1.x/2.x). 0 = the init
+     * image's size rounded down to a multiple of 8 when there is one (diffusers' img2img),
+     * else the model's default. */
+    int width, height;
+    int image_count;             /* 1 to 64 images from one [N, 4, h, w] draw of noise */
+    /* Image to image: the starting image (converted to RGB, resized to width x height with
+     * Pillow's Lanczos when its size differs) and how much of it is replaced by noise, in
+     * [0, 1]: as in diffusers only the last int(steps * strength) steps run (the strength
+     * read as the decimal it was typed as, 0.7 not 0.69999999), so that must be at least 1. */
     const sdc_image *init_image; /* NULL for text to image */
     float strength;              /* default 0.8 with an init image */
-    /* Inpainting: white (255) marks pixels to repaint; the same size as init_image. */
+    /* Inpainting: pixels whose gray value is >= 128 (diffusers binarizes at 0.5) are
+     * repainted; the same size as init_image. 9-channel inpainting models need one;
+     * ordinary models blend the repainted area into the noised original each step. */
     const sdc_image *mask;
     int disable_safety_checker;
-    int clip_skip;               /* 0 or 1 = the last hidden layer; 2 = the one before, ... */
-    int preview_every;           /* 0 = no previews; N = a preview every N steps */
+    /* 0 or 1 = the last hidden layer; k >= 2 = hidden_states[-k] through the final LayerNorm
+     * (AUTOMATIC1111's "Clip skip: k" = diffusers' clip_skip=k-1), applied to the prompt only
+     * as diffusers does. At most the text encoder's layer count. */
+    int clip_skip;
+    int preview_every;           /* 0 = no previews; N = a preview every N model calls */
     sdc_progress_fn progress;
     void *progress_user;
 } sdc_generation_params;
@@ -366,20 +410,183 @@ void sdc_generation_destroy(sdc_generation *gen);
 
 /* Checks the parameters against the model (sizes, strength, mask size, scheduler name) and
  * runs the whole generation. Strings and images in params are read during the call only. On
- * failure no images are kept. */
+ * failure (including SDC_STATUS_CANCELLED) no images are kept, not even an earlier run's, and
+ * sdc_generation_errmsg says what failed in one line. */
 sdc_status sdc_generation_run(sdc_generation *gen, const sdc_generation_params *params);
 
-/* After a successful run: the images (width x height RGB), in noise-batch order. Valid until
- * the next run or destroy. */
+/* After a successful run: the images (width x height RGB, owned by the generation), in
+ * noise-batch order. Valid until the next run or destroy; NULL for an index out of range. */
 size_t sdc_generation_image_count(const sdc_generation *gen);
 const sdc_image *sdc_generation_image(const sdc_generation *gen, size_t index);
 /* 1 when the safety checker flagged image `index` (its pixels are then black). */
 int sdc_generation_nsfw(const sdc_generation *gen, size_t index);
-/* The text other tools read from a PNG's "parameters" chunk (AUTOMATIC1111's format): prompt,
- * negative prompt, steps, sampler, CFG scale, seed, size, model. */
+/* The text other tools read from a PNG's "parameters" chunk, as AUTOMATIC1111's webui writes
+ * it: "<prompt>\nNegative prompt: <negative>\nSteps: 20, Sampler: Euler a, CFG scale: 7.5,
+ * Seed: 42, Size: 512x512, Model hash: <10 hex digits of the file's SHA-256>, Model: <name>"
+ * then, where they apply, "Schedule type", "Denoising strength", "Clip skip", "RNG" (CPU for
+ * torch, numpy; none for philox, the webui's default) and "Batch size"/"Batch pos". The hash
+ * is for single files only (computed once per model, on the first run). NULL when out of
+ * range. */
 const char *sdc_generation_parameters_text(const sdc_generation *gen, size_t index);
 /* The last failure of this generation ("" if none). */
 const char *sdc_generation_errmsg(const sdc_generation *gen);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Benchmarks                                                                                 */
+
+/* What sdc_bench_run times: one component of a diffusers folder on deterministic random
+ * inputs at the model's native size (UNet sample_size x 8 pixels; 512 for SD 1.x). */
+typedef enum sdc_bench_component {
+    SDC_BENCH_COMPONENT_TEXT_ENCODER, /* text_encoder/: 2 x 77 tokens (prompt and negative) */
+    SDC_BENCH_COMPONENT_UNET_STEP,    /* unet/: one guided step, batch 2 (both halves at once) */
+    SDC_BENCH_COMPONENT_VAE_DECODE,   /* vae/: one latent to one image */
+    SDC_BENCH_COMPONENT_VAE_ENCODE,   /* vae/: one image to its latent distribution */
+    SDC_BENCH_COMPONENT_COUNT
+} sdc_bench_component;
+
+typedef struct sdc_bench_params {
+    int warmup;        /* untimed runs first; default 1 */
+    int runs;          /* timed runs; default 3 */
+    int width, height; /* image size in pixels (multiples of 8); 0 = the model's native size */
+} sdc_bench_params;
+
+typedef struct sdc_bench_result {
+    double seconds;      /* median of the timed runs */
+    double seconds_min;  /* fastest run */
+    double flops;        /* work of one run: FLOPs of its matrix products (2 per multiply-add of
+                            linear layers, convolutions and attention), as the kernels count
+                            them; norms, activations and softmax are not counted */
+    double gflops;       /* flops / seconds / 1e9 */
+    size_t scratch_bytes; /* activation memory of one run */
+    int width, height;   /* the image size used */
+    /* When the context computes in another precision than F32: the output against one float32
+     * run on the same inputs, 20 log10(max |f32| / rms(difference)) (the PSNR Apple's Core ML
+     * conversion checks use); 0 otherwise. */
+    double psnr_db;
+} sdc_bench_result;
+
+/* warmup 1, runs 3, native size. */
+sdc_bench_params sdc_bench_default_params(void);
+/* "text_encoder", "unet_step", "vae_decode", "vae_encode"; NULL when out of range. */
+const char *sdc_bench_component_name(sdc_bench_component component);
+
+/* Loads the component from `model_dir` (a diffusers folder), runs it params->warmup + runs
+ * times on the context's threads and precision, and fills *out. Timing excludes loading. The
+ * component is released before returning. params may be NULL. Errors name the folder and what
+ * was wrong; on failure *out is zeroed. */
+sdc_status sdc_bench_run(sdc_context *ctx, const char *model_dir, sdc_bench_component component,
+                         const sdc_bench_params *params, sdc_bench_result *out);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Conversion: compact sdc bundles                                                            */
+
+/* `sdc convert` as a call. A diffusers folder (model_index.json), a ControlNetModel folder or a
+ * single-file checkpoint (.safetensors / .ckpt) becomes an sdc bundle: a folder holding
+ * model.json, one safetensors file per component with every tensor 64-byte aligned, and the
+ * tokenizer files (docs/bundle-format.md). sdc_model_open loads a bundle by mmap; compressed
+ * weights stay compressed in memory and are decoded tile by tile inside the kernels.
+ *
+ * Compression applies to the weights of the UNet, the text encoders and ControlNets (the VAE
+ * only when asked) that have at least min_elements values; embedding tables, biases and norms
+ * stay uncompressed. Palettization is an exact 1-D k-means over each weight's float16-rounded
+ * values; int8 is symmetric with one float32 scale per output channel (coremltools'
+ * linear_quantize_weights default). Converting the same source with the same parameters gives
+ * byte-identical files. */
+typedef struct sdc_convert_params {
+    const char *weights;     /* "f32", "f16" or "bf16": uncompressed tensors and palettes;
+                                NULL = "f16" */
+    int palettize_bits;      /* 0 = none, or 1, 2, 4, 6, 8 bits per weight */
+    int palette_groups;      /* palettes per weight, each for a group of output channels;
+                                0 = 1 */
+    int int8;                /* non-zero: int8 weights instead (not with palettize_bits) */
+    int compress_vae;        /* non-zero: the VAE's weights are compressed too */
+    int min_elements;        /* smaller weights stay uncompressed; 0 = 2048 */
+    const char *recipe;      /* a mixed-bit recipe file (sdc_analyze, or Apple's
+                                ml-stable-diffusion pre-analysis JSON): per-layer palette bits
+                                for the UNet; NULL = none */
+    const char *recipe_name; /* the recipe to apply (a key of its "recipes"); required with
+                                recipe */
+    /* Run every converted component next to its float32 source on fixed random inputs and
+     * record the PSNR (20 log10((max |ref| + 1e-5) / (rmse + 1e-10))); a component under
+     * min_psnr fails the conversion (SDC_STATUS_INVALID_ARGUMENT, no bundle written) unless
+     * force is set. */
+    int check_output_correctness;
+    double min_psnr;         /* 0 = 35 dB */
+    int force;
+} sdc_convert_params;
+
+/* f16, no compression, no check. */
+sdc_convert_params sdc_convert_default_params(void);
+
+/* What a bundle holds: its model.json, without loading any model. */
+typedef struct sdc_bundle_info sdc_bundle_info;
+
+typedef struct sdc_bundle_component_info {
+    const char *name;        /* "unet", "vae", "text_encoder", "text_encoder_2",
+                                "safety_checker", "controlnet" */
+    const char *file;        /* its file in the bundle ("unet.safetensors") */
+    const char *class_name;  /* "UNet2DConditionModel", ... */
+    const char *compression; /* "none", "palette", "int8" or "mixed" (a recipe) */
+    int bits;                /* palette: bits per weight; int8: 8; otherwise 0 */
+    uint64_t parameters;     /* float values of all its tensors */
+    uint64_t source_bytes;   /* their bytes in the source */
+    uint64_t bytes;          /* their bytes in the bundle */
+    uint64_t file_bytes;     /* the component file's size */
+    double bits_per_weight;  /* 8 * bytes / parameters */
+    uint64_t compressed_parameters;    /* values of the compressed weights */
+    double compressed_bits_per_weight; /* their bits per value, palettes and scales included */
+    int checked;             /* 1 when the conversion measured psnr */
+    double psnr;             /* dB against the float32 source (200 when identical) */
+} sdc_bundle_component_info;
+
+/* Converts `source` into the bundle folder `output` (created, or replaced when it is a bundle
+ * already; anything else there is refused). The bundle is written beside it and renamed into
+ * place, so a failed conversion leaves no bundle. params may be NULL for the defaults. When
+ * info is not NULL it receives the summary of what was written (also when the correctness
+ * check failed); close it with sdc_bundle_info_close. Errors name the file, component or
+ * tensor at fault (a NaN in a weight to be compressed, an unknown recipe, a PSNR under the
+ * threshold). */
+sdc_status sdc_convert(sdc_context *ctx, const char *source, const char *output,
+                       const sdc_convert_params *params, sdc_bundle_info **info);
+
+/* Reads a bundle's model.json. On failure *out is NULL. */
+sdc_status sdc_bundle_info_open(sdc_context *ctx, const char *path, sdc_bundle_info **out);
+void sdc_bundle_info_close(sdc_bundle_info *info);
+/* "sd1", "sd2", "sdxl", "sdxl-refiner" (the base model's family for a ControlNet bundle). */
+const char *sdc_bundle_info_family(const sdc_bundle_info *info);
+/* "f32", "f16" or "bf16". */
+const char *sdc_bundle_info_weights(const sdc_bundle_info *info);
+size_t sdc_bundle_info_component_count(const sdc_bundle_info *info);
+/* Strings stay valid while info is open. index < count, else SDC_STATUS_INVALID_ARGUMENT. */
+sdc_status sdc_bundle_info_component(const sdc_bundle_info *info, size_t index,
+                                     sdc_bundle_component_info *out);
+
+/* Mixed-bit palettization pre-analysis (`sdc analyze`), as Apple's ml-stable-diffusion
+ * mixed_bit_compression_pre_analysis.py does it: each UNet layer above min_elements is
+ * palettized alone at 1, 2, 4, 6 and 8 bits and the final latents of fixed prompts (one step,
+ * fixed seed) are compared with the uncompressed model's (PSNR per prompt); then cumulatively,
+ * least sensitive layers first; recipes are built at PSNR thresholds between the original and the
+ * int8 baseline + 5 dB and measured end to end. The JSON written to `output` has the seed's
+ * layout ("model_version", "single_layer", "cumulative", "baselines" with "original" and
+ * "linear_8bit", "recipes" mapping a name to {diffusers module: bits}) and is read back by
+ * sdc_convert_params.recipe. Runs (5 bit widths x 2 + recipes) x layers x prompts generations:
+ * minutes on small models, hours on real ones. */
+typedef struct sdc_analyze_params {
+    const char *model_version;  /* written as "model_version"; NULL = the source path */
+    int num_recipes;            /* 7 */
+    int min_elements;           /* 100000 (the seed's PALETTIZE_MIN_SIZE) */
+    const char *const *prompts; /* NULL = the seed project's eight prompts */
+    int n_prompts;
+    int width, height;          /* 0 = the model's default size */
+    uint64_t seed;              /* 0 */
+    int steps;                  /* 1 */
+} sdc_analyze_params;
+
+sdc_analyze_params sdc_analyze_default_params(void);
+/* source: a diffusers folder or a single-file checkpoint. Errors name what failed; nothing is
+ * written on failure. */
+sdc_status sdc_analyze(sdc_context *ctx, const char *source, const char *output,
+                       const sdc_analyze_params *params);
 
 #ifdef __cplusplus
 }

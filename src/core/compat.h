@@ -27,4 +27,11 @@
 #define SDC_ARCH_X86_64 0
 #endif
 
+/* Tells the processor the thread is spinning on a shared variable (x86 PAUSE). */
+#if SDC_ARCH_X86_64 && (defined(__GNUC__) || defined(__clang__))
+#define SDC_CPU_RELAX() __builtin_ia32_pause()
+#else
+#define SDC_CPU_RELAX() ((void)0)
+#endif
+
 #endif /* SDC_CORE_COMPAT_H */

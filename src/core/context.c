@@ -140,6 +140,7 @@ sdc_context_params sdc_context_default_params(void)
         .log_user = NULL,
         .log_level = SDC_LOG_LEVEL_WARN,
         .allocator = NULL,
+        .precision = SDC_PRECISION_F32,
     };
 }
 
@@ -175,7 +176,8 @@ sdc_status sdc_context_create(const sdc_context_params *params, sdc_context **ou
     sdc_context_params p = params ? *params : sdc_context_default_params();
     *out = NULL;
 
-    if (p.n_threads < 0 || (unsigned)p.log_level >= SDC_LOG_LEVEL_COUNT)
+    if (p.n_threads < 0 || (unsigned)p.log_level >= SDC_LOG_LEVEL_COUNT ||
+        (unsigned)p.precision >= SDC_PRECISION_COUNT)
         return SDC_STATUS_INVALID_ARGUMENT;
     if (p.allocator && (!p.allocator->alloc || !p.allocator->free))
         return SDC_STATUS_INVALID_ARGUMENT;
@@ -206,14 +208,29 @@ sdc_status sdc_context_create(const sdc_context_params *params, sdc_context **ou
         sdc_log(ctx, SDC_LOG_LEVEL_ERROR, "%s", ctx->err_msg);
         goto fail_ctx;
     }
+    ctx->precision = p.precision == SDC_PRECISION_BF16 && ctx->cpu_level >= SDC_CPU_LEVEL_AVX512_BF16
+                         ? SDC_PRECISION_BF16
+                         : SDC_PRECISION_F32;
+    /* Like the context itself, the kernels' fixed per-thread scratch is not accounted: it is
+     * part of the context, not of any computation (pages are touched only when used). */
+    size_t scratch_bytes = (size_t)ctx->n_threads * SDC_THREAD_SCRATCH_BYTES + SDC_ALIGN;
+    ctx->scratch_block = allocator.alloc(allocator.user, scratch_bytes);
+    if (!ctx->scratch_block) {
+        st = SDC_STATUS_OUT_OF_MEMORY;
+        goto fail_ctx;
+    }
+    ctx->scratch = (unsigned char *)(((uintptr_t)ctx->scratch_block + SDC_ALIGN - 1) &
+                                     ~(uintptr_t)(SDC_ALIGN - 1));
     if (ctx->n_threads > 1) {
         st = sdc_threadpool_create(ctx, ctx->n_threads, &ctx->pool);
         if (st != SDC_STATUS_OK)
-            goto fail_ctx;
+            goto fail_scratch;
     }
     *out = ctx;
     return SDC_STATUS_OK;
 
+fail_scratch:
+    allocator.free(allocator.user, ctx->scratch_block);
 fail_ctx:
     allocator.free(allocator.user, ctx);
     return st;
@@ -229,6 +246,7 @@ void sdc_context_destroy(sdc_context *ctx)
         sdc_log(ctx, SDC_LOG_LEVEL_WARN, "context destroyed with %zu bytes still allocated",
                 live);
     sdc_allocator a = ctx->allocator;
+    a.free(a.user, ctx->scratch_block);
     a.free(a.user, ctx);
 }
 
@@ -245,4 +263,30 @@ const char *sdc_context_cpu_level(const sdc_context *ctx)
 const sdc_cpu_features *sdc_context_cpu(const sdc_context *ctx)
 {
     return &ctx->cpu;
+}
+
+sdc_precision sdc_context_precision(const sdc_context *ctx)
+{
+    return ctx->precision;
+}
+
+void *sdc_thread_scratch(sdc_context *ctx, int thread)
+{
+    assert(thread >= 0 && thread < ctx->n_threads);
+    return ctx->scratch + (size_t)thread * SDC_THREAD_SCRATCH_BYTES;
+}
+
+void sdc_flops_add(sdc_context *ctx, double flops)
+{
+    ctx->flops += flops;
+}
+
+double sdc_flops_get(const sdc_context *ctx)
+{
+    return ctx->flops;
+}
+
+void sdc_flops_reset(sdc_context *ctx)
+{
+    ctx->flops = 0.0;
 }

@@ -32,6 +32,11 @@ struct sdc_context {
     sdc_threadpool *pool; /* NULL when n_threads == 1 */
     sdc_cpu_features cpu;
     sdc_cpu_level cpu_level;
+    sdc_precision precision; /* effective: BF16 only where the CPU has AVX512_BF16 */
+    /* SDC_THREAD_SCRATCH_BYTES per thread, 64-byte aligned, allocated with the context */
+    void *scratch_block;
+    unsigned char *scratch;
+    double flops; /* see sdc_flops_add */
 
     /* last error */
     sdc_status err_status;

@@ -134,6 +134,21 @@ typedef void (*sdc_range_fn)(void *arg, int64_t begin, int64_t end, int thread);
  * parallel_for issued from inside a worker runs serially on that worker. */
 void sdc_parallel_for(sdc_context *ctx, int64_t n, int64_t grain, sdc_range_fn fn, void *arg);
 
+/* Bytes of scratch each thread of a context owns (kernels' packed tiles). */
+#define SDC_THREAD_SCRATCH_BYTES ((size_t)3 << 19)
+
+/* The SDC_THREAD_SCRATCH_BYTES bytes (SDC_ALIGN-aligned) private to `thread` of the context
+ * (the thread argument of an sdc_range_fn), allocated with the context: a kernel uses it inside
+ * its range function and keeps nothing there between calls. */
+void *sdc_thread_scratch(sdc_context *ctx, int thread);
+
+/* Work counted by the kernels for benchmarks: FLOPs of matrix products (2 per multiply-add of
+ * linear layers, convolutions and attention's scores and values) since the last reset. Norms,
+ * activations and softmax are not counted. Only the thread using the context adds to it. */
+void sdc_flops_add(sdc_context *ctx, double flops);
+double sdc_flops_get(const sdc_context *ctx);
+void sdc_flops_reset(sdc_context *ctx);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Element types and tensor views                                                             */
 

@@ -1,15 +1,23 @@
 /*
  * threadpool.c — the context's worker threads and sdc_parallel_for.
  *
- * One job at a time: the caller publishes (fn, arg, n, chunk), wakes the workers, takes chunks
- * itself from a shared atomic counter, then waits until every worker has finished. Chunks are
- * handed out dynamically so uneven work balances; each item is processed exactly once by
- * exactly one thread, so results never depend on scheduling.
+ * One job at a time: the caller publishes (fn, arg, n, chunk), bumps the job generation, takes
+ * chunks itself from a shared atomic counter, then waits until every worker has finished.
+ * Chunks are handed out dynamically so uneven work (and cores shared with other processes)
+ * balances; each item is processed exactly once by exactly one thread, so results never depend
+ * on scheduling. Low latency: between jobs workers spin briefly on the generation counter before
+ * sleeping on a condition variable, and the caller spins briefly before sleeping on `done`, so a
+ * model's back-to-back kernel calls do not pay a futex wake-up each.
  */
 #include "core/context.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
+
+/* How long a thread spins before sleeping: longer than the gap between two kernel calls of a
+ * forward pass, short enough not to burn a shared core when the model is idle. */
+#define SPIN_NS 200000u
 
 struct sdc_threadpool {
     int n_workers; /* threads besides the caller */
@@ -17,12 +25,12 @@ struct sdc_threadpool {
     pthread_mutex_t mutex;
     pthread_cond_t wake;
     pthread_cond_t done;
-    uint64_t generation; /* bumped for each job; guarded by mutex */
-    int pending;         /* workers still running the current job */
-    bool stop;
+    atomic_uint_fast64_t generation; /* bumped for each job, under the mutex */
+    atomic_int pending;              /* workers still running the current job */
+    atomic_bool stop;
     atomic_bool busy; /* a job is running: nested calls run serially */
 
-    /* the current job, written under the mutex before the generation bump */
+    /* the current job, written before the generation bump */
     sdc_range_fn fn;
     void *arg;
     int64_t n;
@@ -46,27 +54,65 @@ static void run_chunks(sdc_threadpool *pool, int thread)
     }
 }
 
+/* Spins until `done` says so or SPIN_NS pass; true when done. After the first few hundred
+ * rounds the spinning thread yields its core on each round, so that when there are more
+ * threads than free cores (a loaded machine) the threads with work still get to run. */
+static bool spin_until(bool (*done)(sdc_threadpool *, uint64_t), sdc_threadpool *pool,
+                       uint64_t value)
+{
+    uint64_t start = 0;
+    for (unsigned i = 0;; i++) {
+        if (done(pool, value))
+            return true;
+        if (i < 256) {
+            SDC_CPU_RELAX();
+            continue;
+        }
+        uint64_t now = sdc_time_ns();
+        if (start == 0)
+            start = now;
+        else if (now - start > SPIN_NS)
+            return false;
+        sched_yield();
+    }
+}
+
+static bool new_job(sdc_threadpool *pool, uint64_t seen)
+{
+    return atomic_load_explicit(&pool->stop, memory_order_acquire) ||
+           atomic_load_explicit(&pool->generation, memory_order_acquire) != seen;
+}
+
+static bool all_done(sdc_threadpool *pool, uint64_t unused)
+{
+    (void)unused;
+    return atomic_load_explicit(&pool->pending, memory_order_acquire) == 0;
+}
+
 static void *worker_main(void *p)
 {
     worker_arg wa = *(worker_arg *)p;
     sdc_threadpool *pool = wa.pool;
     uint64_t seen = 0;
-    pthread_mutex_lock(&pool->mutex);
     for (;;) {
-        while (!pool->stop && pool->generation == seen)
-            pthread_cond_wait(&pool->wake, &pool->mutex);
-        if (pool->stop)
+        if (!spin_until(new_job, pool, seen)) {
+            pthread_mutex_lock(&pool->mutex);
+            while (!new_job(pool, seen))
+                pthread_cond_wait(&pool->wake, &pool->mutex);
+            pthread_mutex_unlock(&pool->mutex);
+        }
+        if (atomic_load(&pool->stop))
             break;
-        seen = pool->generation;
-        pthread_mutex_unlock(&pool->mutex);
+        seen = atomic_load(&pool->generation);
 
         run_chunks(pool, wa.thread);
 
-        pthread_mutex_lock(&pool->mutex);
-        if (--pool->pending == 0)
+        if (atomic_fetch_sub(&pool->pending, 1) == 1) {
+            pthread_mutex_lock(&pool->mutex);
             pthread_cond_signal(&pool->done);
+            pthread_mutex_unlock(&pool->mutex);
+        }
     }
-    pthread_mutex_unlock(&pool->mutex);
     return NULL;
 }
 
@@ -93,6 +139,9 @@ sdc_status sdc_threadpool_create(sdc_context *ctx, int n_threads, sdc_threadpool
     pthread_mutex_init(&pool->mutex, NULL);
     pthread_cond_init(&pool->wake, NULL);
     pthread_cond_init(&pool->done, NULL);
+    atomic_init(&pool->generation, 0);
+    atomic_init(&pool->pending, 0);
+    atomic_init(&pool->stop, false);
     atomic_init(&pool->busy, false);
     atomic_init(&pool->next, 0);
 
@@ -116,7 +165,7 @@ void sdc_threadpool_destroy(sdc_context *ctx, sdc_threadpool *pool)
     if (!pool)
         return;
     pthread_mutex_lock(&pool->mutex);
-    pool->stop = true;
+    atomic_store(&pool->stop, true);
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->mutex);
     for (int i = 0; i < pool->n_workers; i++)
@@ -144,22 +193,24 @@ void sdc_parallel_for(sdc_context *ctx, int64_t n, int64_t grain, sdc_range_fn f
         return;
     }
 
-    pthread_mutex_lock(&pool->mutex);
     pool->fn = fn;
     pool->arg = arg;
     pool->n = n;
     pool->chunk = chunk;
     atomic_store(&pool->next, 0);
-    pool->pending = pool->n_workers;
-    pool->generation++;
+    atomic_store(&pool->pending, pool->n_workers);
+    pthread_mutex_lock(&pool->mutex);
+    atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->mutex);
 
     run_chunks(pool, 0);
 
-    pthread_mutex_lock(&pool->mutex);
-    while (pool->pending > 0)
-        pthread_cond_wait(&pool->done, &pool->mutex);
-    pthread_mutex_unlock(&pool->mutex);
+    if (!spin_until(all_done, pool, 0)) {
+        pthread_mutex_lock(&pool->mutex);
+        while (atomic_load(&pool->pending) > 0)
+            pthread_cond_wait(&pool->done, &pool->mutex);
+        pthread_mutex_unlock(&pool->mutex);
+    }
     atomic_store(&pool->busy, false);
 }

@@ -149,6 +149,9 @@ void sdc_json_uint(sdc_json_writer *w, uint64_t v);
 void sdc_json_double(sdc_json_writer *w, double v);
 void sdc_json_bool(sdc_json_writer *w, bool v);
 void sdc_json_null(sdc_json_writer *w);
+/* Writes a parsed value and everything inside it (keys in document order): a document read
+ * back and written again keeps its content, not its spacing. */
+void sdc_json_value(sdc_json_writer *w, const sdc_json *v);
 
 /* ---------------------------------------------------------------------------------------- */
 /* safetensors                                                                                */
@@ -226,6 +229,63 @@ typedef struct sdc_st_entry {
  * fill the gaps). Output depends only on the inputs (byte-identical on rerun). */
 sdc_status sdc_st_write(sdc_context *ctx, const char *path, const sdc_st_entry *entries,
                         size_t n_entries, const sdc_st_kv *metadata, size_t n_metadata);
+
+/* Produces the `nbytes` bytes of entry `index` into dst. */
+typedef sdc_status (*sdc_st_fill_fn)(void *user, size_t index, void *dst, size_t nbytes);
+/* The same, with the data of entries whose data is NULL produced by `fill` while the file is
+ * written: once per such entry, in order, into one buffer reused between entries (so a
+ * converter never holds more than one tensor's bytes). A failing fill stops the write; no
+ * file is left behind. */
+sdc_status sdc_st_write_stream(sdc_context *ctx, const char *path, const sdc_st_entry *entries,
+                               size_t n_entries, const sdc_st_kv *metadata, size_t n_metadata,
+                               sdc_st_fill_fn fill, void *user);
+
+/* True for the zero-filled U8 entries sdc_st_write inserts (SDC_ST_PAD_PREFIX + digits). */
+bool sdc_st_is_padding(const sdc_st_tensor *t);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Compressed weights in safetensors files (sdc bundle components, docs/bundle-format.md)     */
+
+/* A compressed weight W is stored as plain tensors plus the metadata entry
+ * "sdc.compressed.W" (a JSON object) that describes it:
+ *   palette: {"storage": "palette", "bits": n, "shape": [...], "rows_per_group": r} with parts
+ *            "W.indices" U8 [rows, ceil(row_len * n / 8)] (the layout of kernels.h) and
+ *            "W.palette" F32/F16/BF16 [ceil(rows / r), 2^n];
+ *   int8:    {"storage": "int8", "shape": [...]} with parts "W.int8" I8 of W's shape and
+ *            "W.scale" F32 [rows].
+ * The file stays a valid safetensors file that any reader opens. */
+#define SDC_ST_COMPRESSED_PREFIX "sdc.compressed."
+
+typedef enum sdc_st_storage {
+    SDC_ST_STORAGE_DENSE,
+    SDC_ST_STORAGE_PALETTE,
+    SDC_ST_STORAGE_INT8,
+    SDC_ST_STORAGE_COUNT
+} sdc_st_storage;
+
+/* "dense", "palette", "int8". */
+const char *sdc_st_storage_name(sdc_st_storage storage);
+
+/* One weight of a file: a plain tensor, or a compressed weight with its parts. */
+typedef struct sdc_st_logical {
+    const char *name;            /* valid while the file is open */
+    sdc_st_storage storage;
+    int ndim;
+    int64_t shape[SDC_ST_MAX_DIMS]; /* the weight's own shape */
+    int bits;                    /* palette: bits per index */
+    int64_t rows_per_group;      /* palette: rows sharing one palette */
+    const sdc_st_tensor *data;   /* dense: the tensor; palette: indices; int8: the values */
+    const sdc_st_tensor *palette; /* palette: [groups, 2^bits] */
+    const sdc_st_tensor *scale;  /* int8: [rows] */
+    uint64_t nbytes;             /* the bytes of all its parts */
+} sdc_st_logical;
+
+/* The file's weights in name order: each described compressed weight with its parts checked
+ * (present, dtypes and shapes as above, float parts aligned for in-place reads, no part shared),
+ * every other tensor as dense; padding entries are left out. *out comes from the context's
+ * allocator (sdc_free it). A malformed descriptor or part is SDC_STATUS_FORMAT naming the file
+ * and the weight; an unknown storage is SDC_STATUS_UNSUPPORTED. */
+sdc_status sdc_st_logical_list(const sdc_st_file *file, sdc_st_logical **out, size_t *n);
 
 /* ---------------------------------------------------------------------------------------- */
 /* PyTorch checkpoints (.ckpt, .pt, .pth written by torch.save)                               */

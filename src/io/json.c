@@ -1015,3 +1015,38 @@ void sdc_json_null(sdc_json_writer *w)
     sdc_buf_append_str(w->buf, "null");
     w->need_comma = true;
 }
+
+void sdc_json_value(sdc_json_writer *w, const sdc_json *v)
+{
+    switch (v->type) {
+    case SDC_JSON_TYPE_BOOL:
+        sdc_json_bool(w, v->u.boolean);
+        break;
+    case SDC_JSON_TYPE_NUMBER:
+        if (v->u.number.is_int)
+            sdc_json_int(w, v->u.number.int_value);
+        else
+            sdc_json_double(w, v->u.number.value);
+        break;
+    case SDC_JSON_TYPE_STRING:
+        sdc_json_string_n(w, v->u.string.chars, v->u.string.len);
+        break;
+    case SDC_JSON_TYPE_ARRAY:
+        sdc_json_begin_array(w);
+        for (size_t i = 0; i < v->u.array.count; i++)
+            sdc_json_value(w, v->u.array.items[i]);
+        sdc_json_end_array(w);
+        break;
+    case SDC_JSON_TYPE_OBJECT:
+        sdc_json_begin_object(w);
+        for (size_t i = 0; i < v->u.object.count; i++) {
+            sdc_json_key(w, v->u.object.members[i].key);
+            sdc_json_value(w, v->u.object.members[i].value);
+        }
+        sdc_json_end_object(w);
+        break;
+    default:
+        sdc_json_null(w);
+        break;
+    }
+}

@@ -502,7 +502,7 @@ static int compare_kv_ptrs(const void *pa, const void *pb)
 }
 
 static sdc_status check_entries(sdc_context *ctx, const char *path, const sdc_st_entry *entries,
-                                size_t n, uint64_t *nbytes)
+                                size_t n, bool filled, uint64_t *nbytes)
 {
     char name[160];
     uint64_t total = 0;
@@ -542,7 +542,7 @@ static sdc_status check_entries(sdc_context *ctx, const char *path, const sdc_st
             return sdc_fail(ctx, SDC_STATUS_INVALID_ARGUMENT,
                             "%s: tensor %s: the data section would exceed 2^63 bytes", path, name);
         total += span;
-        if (nbytes[i] > 0 && !e->data)
+        if (nbytes[i] > 0 && !e->data && !filled)
             return sdc_fail(ctx, SDC_STATUS_INVALID_ARGUMENT, "%s: tensor %s: data is NULL", path,
                             name);
     }
@@ -672,9 +672,12 @@ static sdc_status write_bytes(sdc_context *ctx, FILE *fp, const char *tmp, const
 }
 
 static sdc_status write_file(sdc_context *ctx, const char *path, const sdc_buf *header,
-                             const sdc_st_entry *entries, size_t n, const uint64_t *nbytes)
+                             const sdc_st_entry *entries, size_t n, const uint64_t *nbytes,
+                             sdc_st_fill_fn fill, void *user)
 {
     static const unsigned char zeros[DATA_ALIGN];
+    void *buf = NULL;
+    size_t buf_size = 0;
     size_t len = strlen(path);
     char *tmp = sdc_malloc(ctx, len + 32);
     if (!tmp)
@@ -691,8 +694,24 @@ static sdc_status write_file(sdc_context *ctx, const char *path, const sdc_buf *
     uint64_t offset = 0;
     for (size_t i = 0; i < n; i++) {
         uint64_t pad = pad_to_align(offset);
+        const void *data = entries[i].data;
+        if (!data && nbytes[i] > 0) {
+            /* A streamed entry: produced into one reused buffer just before it is written. */
+            if (nbytes[i] > buf_size) {
+                void *grown = sdc_realloc(ctx, buf, (size_t)nbytes[i]);
+                if (!grown) {
+                    st = sdc_fail_oom(ctx, entries[i].name, (size_t)nbytes[i]);
+                    goto close_fp;
+                }
+                buf = grown;
+                buf_size = (size_t)nbytes[i];
+            }
+            if ((st = fill(user, i, buf, (size_t)nbytes[i])) != SDC_STATUS_OK)
+                goto close_fp;
+            data = buf;
+        }
         if ((st = write_bytes(ctx, fp, tmp, zeros, (size_t)pad)) != SDC_STATUS_OK ||
-            (st = write_bytes(ctx, fp, tmp, entries[i].data, (size_t)nbytes[i])) != SDC_STATUS_OK)
+            (st = write_bytes(ctx, fp, tmp, data, (size_t)nbytes[i])) != SDC_STATUS_OK)
             goto close_fp;
         offset += pad + nbytes[i];
     }
@@ -715,11 +734,19 @@ remove_tmp:
     unlink(tmp);
 free_tmp:
     sdc_free(ctx, tmp);
+    sdc_free(ctx, buf);
     return st;
 }
 
 sdc_status sdc_st_write(sdc_context *ctx, const char *path, const sdc_st_entry *entries,
                         size_t n_entries, const sdc_st_kv *metadata, size_t n_metadata)
+{
+    return sdc_st_write_stream(ctx, path, entries, n_entries, metadata, n_metadata, NULL, NULL);
+}
+
+sdc_status sdc_st_write_stream(sdc_context *ctx, const char *path, const sdc_st_entry *entries,
+                               size_t n_entries, const sdc_st_kv *metadata, size_t n_metadata,
+                               sdc_st_fill_fn fill, void *user)
 {
     if ((n_entries > 0 && !entries) || (n_metadata > 0 && !metadata))
         return sdc_fail(ctx, SDC_STATUS_INVALID_ARGUMENT, "%s: NULL entries or metadata", path);
@@ -741,13 +768,14 @@ sdc_status sdc_st_write(sdc_context *ctx, const char *path, const sdc_st_entry *
         st = sdc_fail_oom(ctx, "the safetensors writer", n_scratch * sizeof *scratch);
         goto done;
     }
-    if ((st = check_entries(ctx, path, entries, n_entries, nbytes)) != SDC_STATUS_OK ||
+    if ((st = check_entries(ctx, path, entries, n_entries, fill != NULL, nbytes)) !=
+            SDC_STATUS_OK ||
         (st = check_unique(ctx, path, entries, n_entries, metadata, n_metadata, scratch)) !=
             SDC_STATUS_OK ||
         (st = build_header(ctx, path, entries, n_entries, nbytes, metadata, n_metadata, &header)) !=
             SDC_STATUS_OK)
         goto done;
-    st = write_file(ctx, path, &header, entries, n_entries, nbytes);
+    st = write_file(ctx, path, &header, entries, n_entries, nbytes, fill, user);
 
 done:
     sdc_buf_free(&header);

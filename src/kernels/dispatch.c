@@ -1,8 +1,7 @@
 /*
  * dispatch.c — the sdc_kern_* entry points: each checks its arguments (dims, dtypes, strides,
  * overlap) and names the op and the shapes involved when they are wrong, then calls the table
- * chosen for the context's CPU level. Also the sdc_weight helpers, which decode stored weights
- * (F32, F16, BF16) to float32 with core's bit-exact converters.
+ * chosen for the context's CPU level. The sdc_weight helpers live in weight.c.
  */
 #include "kernels/kernels.h"
 #include "kernels/ref/ref.h"
@@ -11,66 +10,46 @@
 #include <string.h>
 
 /* ---------------------------------------------------------------------------------------- */
-/* Weights                                                                                    */
+/* Tables                                                                                     */
 
-sdc_weight sdc_weight_dense(const void *data, sdc_dtype dtype, int ndim, const int64_t *shape)
-{
-    sdc_weight w = {.format = SDC_WEIGHT_FORMAT_DENSE, .dtype = dtype, .ndim = ndim, .data = data};
-    for (int i = 0; i < ndim && i < SDC_TENSOR_MAX_DIMS; i++)
-        w.shape[i] = shape[i];
-    return w;
-}
+#if SDC_ARCH_X86_64
+/* kernels/x86/tables.c */
+const sdc_kernels *sdc_kernels_x86_avx2(void);
+const sdc_kernels *sdc_kernels_x86_avx512(void);
+const sdc_kernels *sdc_kernels_x86_avx512_bf16(void);
+#endif
 
-int64_t sdc_weight_rows(const sdc_weight *w)
+const sdc_kernels *sdc_kernels_for_precision(const sdc_cpu_features *features,
+                                             sdc_precision precision)
 {
-    return w->ndim >= 1 ? w->shape[0] : 1;
-}
-
-int64_t sdc_weight_row_len(const sdc_weight *w)
-{
-    int64_t n = 1;
-    for (int i = 1; i < w->ndim && i < SDC_TENSOR_MAX_DIMS; i++)
-        n *= w->shape[i];
-    return n;
-}
-
-void sdc_weight_decode(const sdc_weight *w, int64_t row, int64_t begin, int64_t count, float *dst)
-{
-    assert(w->format == SDC_WEIGHT_FORMAT_DENSE);
-    assert(row >= 0 && row < sdc_weight_rows(w));
-    assert(begin >= 0 && count >= 0 && begin + count <= sdc_weight_row_len(w));
-    int64_t offset = row * sdc_weight_row_len(w) + begin;
-    switch (w->dtype) {
-    case SDC_DTYPE_F32:
-        memcpy(dst, (const float *)w->data + offset, (size_t)count * sizeof(float));
-        break;
-    case SDC_DTYPE_F16:
-        sdc_f16_to_f32_row((const uint16_t *)w->data + offset, dst, (size_t)count);
-        break;
-    case SDC_DTYPE_BF16:
-        sdc_bf16_to_f32_row((const uint16_t *)w->data + offset, dst, (size_t)count);
-        break;
-    default:
-        /* The wrappers refuse other dtypes; a NaN makes a missed check visible. */
-        assert(!"sdc_weight_decode: unsupported dtype");
-        for (int64_t i = 0; i < count; i++)
-            dst[i] = NAN;
+#if SDC_ARCH_X86_64
+    switch (sdc_cpu_level_of(features)) {
+    case SDC_CPU_LEVEL_AVX512_BF16:
+        return precision == SDC_PRECISION_BF16 ? sdc_kernels_x86_avx512_bf16()
+                                               : sdc_kernels_x86_avx512();
+    case SDC_CPU_LEVEL_AVX512:
+        return sdc_kernels_x86_avx512();
+    case SDC_CPU_LEVEL_AVX2:
+        return sdc_kernels_x86_avx2();
+    case SDC_CPU_LEVEL_SCALAR:
+    case SDC_CPU_LEVEL_COUNT:
         break;
     }
+#else
+    (void)features;
+    (void)precision;
+#endif
+    return sdc_kernels_ref();
 }
-
-/* ---------------------------------------------------------------------------------------- */
-/* Tables                                                                                     */
 
 const sdc_kernels *sdc_kernels_for(const sdc_cpu_features *features)
 {
-    (void)features; /* only the reference exists so far */
-    return sdc_kernels_ref();
+    return sdc_kernels_for_precision(features, SDC_PRECISION_F32);
 }
 
 static const sdc_kernels *table(sdc_context *ctx)
 {
-    return sdc_kernels_for(sdc_context_cpu(ctx));
+    return sdc_kernels_for_precision(sdc_context_cpu(ctx), sdc_context_precision(ctx));
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -133,22 +112,38 @@ static sdc_status check_act(sdc_context *ctx, const char *op, const char *name, 
     return SDC_STATUS_OK;
 }
 
-/* A dense weight of ndim dims in a dtype the kernels decode. */
+/* A weight of ndim dims in a format and dtype the kernels decode. */
 static sdc_status check_weight(sdc_context *ctx, const char *op, const sdc_weight *w, int ndim)
 {
     char s[SHAPE_BUF];
     if (!w)
         return sdc_fail(ctx, SDC_STATUS_INVALID_ARGUMENT, "%s: weight is NULL", op);
-    if (w->format != SDC_WEIGHT_FORMAT_DENSE)
+    if ((unsigned)w->format >= SDC_WEIGHT_FORMAT_COUNT)
         return sdc_fail(ctx, SDC_STATUS_UNSUPPORTED, "%s: weight format %d is not supported", op,
                         (int)w->format);
     if (w->ndim != ndim)
         return sdc_fail(ctx, SDC_STATUS_SHAPE, "%s: weight %s has %d dims, expected %d", op,
                         wshape_of(w, s), w->ndim, ndim);
-    if (w->dtype != SDC_DTYPE_F32 && w->dtype != SDC_DTYPE_F16 && w->dtype != SDC_DTYPE_BF16)
+    bool float_dtype =
+        w->dtype == SDC_DTYPE_F32 || w->dtype == SDC_DTYPE_F16 || w->dtype == SDC_DTYPE_BF16;
+    if (w->format == SDC_WEIGHT_FORMAT_DENSE && !float_dtype)
         return sdc_fail(ctx, SDC_STATUS_UNSUPPORTED,
                         "%s: weight %s is %s; dense weights must be F32, F16 or BF16", op,
                         wshape_of(w, s), sdc_dtype_name(w->dtype));
+    if (w->format == SDC_WEIGHT_FORMAT_PALETTE &&
+        (!float_dtype || !sdc_palette_bits_valid(w->bits) || w->rows_per_group < 1 ||
+         !w->palette))
+        return sdc_fail(ctx, SDC_STATUS_UNSUPPORTED,
+                        "%s: palettized weight %s: %d-bit indices, %s palette of %lld rows per "
+                        "group at %p: needs 1, 2, 4, 6 or 8 bits, an F32/F16/BF16 palette and "
+                        ">= 1 row per group",
+                        op, wshape_of(w, s), w->bits, sdc_dtype_name(w->dtype),
+                        (long long)w->rows_per_group, w->palette);
+    if (w->format == SDC_WEIGHT_FORMAT_INT8 && (w->dtype != SDC_DTYPE_I8 || !w->scale))
+        return sdc_fail(ctx, SDC_STATUS_UNSUPPORTED,
+                        "%s: int8 weight %s is %s with scales at %p: needs I8 values and a scale "
+                        "per row",
+                        op, wshape_of(w, s), sdc_dtype_name(w->dtype), (const void *)w->scale);
     if (!dims_valid(w->ndim, w->shape))
         return sdc_fail(ctx, SDC_STATUS_SHAPE, "%s: weight %s has a negative or oversized dim", op,
                         wshape_of(w, s));
@@ -286,6 +281,7 @@ sdc_status sdc_kern_linear(sdc_context *ctx, const sdc_tensor *x, const sdc_weig
     TRY(check_last_contiguous(ctx, op, "y", y));
     TRY(check_output(ctx, op, "y", y));
     TRY(check_no_overlap(ctx, op, "x", x, "y", y, false));
+    sdc_flops_add(ctx, 2.0 * (double)x->shape[0] * (double)x->shape[1] * (double)w->shape[0]);
     table(ctx)->linear(ctx, x, w, bias, y);
     return SDC_STATUS_OK;
 }
@@ -329,6 +325,7 @@ sdc_status sdc_kern_conv2d(sdc_context *ctx, const sdc_tensor *x, const sdc_weig
     TRY(check_contiguous(ctx, op, "x", x));
     TRY(check_contiguous(ctx, op, "y", y));
     TRY(check_no_overlap(ctx, op, "x", x, "y", y, false));
+    sdc_flops_add(ctx, 2.0 * (double)sdc_tensor_numel(y) * (double)(x->shape[1] * kh * kw));
     table(ctx)->conv2d(ctx, x, w, bias, p, y);
     return SDC_STATUS_OK;
 }
@@ -509,6 +506,8 @@ sdc_status sdc_kern_attention(sdc_context *ctx, const sdc_tensor *q, const sdc_t
     TRY(check_no_overlap(ctx, op, "q", q, "out", out, false));
     TRY(check_no_overlap(ctx, op, "k", k, "out", out, false));
     TRY(check_no_overlap(ctx, op, "v", v, "out", out, false));
+    /* Scores and values: 2 Lq Lk D each (all keys, also when causal, as torch counts). */
+    sdc_flops_add(ctx, 4.0 * (double)sdc_tensor_numel(q) * (double)k->shape[2]);
     table(ctx)->attention(ctx, q, k, v, p, out);
     return SDC_STATUS_OK;
 }

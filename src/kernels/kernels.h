@@ -9,8 +9,8 @@
  * contains SIMD code.
  *
  * Activations are float32. Weights of matrix ops are sdc_weight: the stored form (f32, f16,
- * bf16 now; palettized and int8 later), decoded per row inside the kernel — never converted
- * whole. Vectors of norms and biases are float32 (models widen them once at load).
+ * bf16, k-means palettized indices or int8 with per-row scales), decoded per row chunk inside
+ * the kernel — never converted whole. Vectors of norms and biases are float32 (models widen them once at load).
  * Kernels do not allocate memory proportional to their inputs: scratch is bounded per thread.
  * Unless stated, output must not overlap inputs (elementwise ops allow y == x exactly).
  */
@@ -23,26 +23,71 @@
 /* Weights as stored                                                                          */
 
 typedef enum sdc_weight_format {
-    SDC_WEIGHT_FORMAT_DENSE, /* dtype F32, F16 or BF16, row-major */
+    SDC_WEIGHT_FORMAT_DENSE,   /* dtype F32, F16 or BF16, row-major */
+    SDC_WEIGHT_FORMAT_PALETTE, /* packed n-bit indices into a palette of dtype F32/F16/BF16 */
+    SDC_WEIGHT_FORMAT_INT8,    /* int8 values times one float32 scale per row */
     SDC_WEIGHT_FORMAT_COUNT
 } sdc_weight_format;
 
+/* Bits per palette index: 1, 2, 4, 6 or 8 (a palette of 2^bits entries). */
+#define SDC_PALETTE_MAX_BITS 8
+
+/* PALETTE layout. Indices are packed row by row and every row starts on a byte boundary
+ * (sdc_palette_row_bytes bytes per row). Within a row the bits form one little-endian stream:
+ * index i occupies bits [i * bits, (i + 1) * bits), least significant bit first, so with 1, 2,
+ * 4 or 8 bits index i sits in byte i * bits / 8 at bit (i * bits) % 8, and with 6 bits four
+ * indices share three bytes as below. The unused high bits of a row's last byte are zero. */
+typedef struct sdc_palette6_group {
+    /* indices a, b, c, d (6 bits each):
+     *   bytes[0] = a | (b << 6)                bits a5..a0 in 5..0, b1..b0 in 7..6
+     *   bytes[1] = (b >> 2) | (c << 4)         b5..b2 in 3..0, c3..c0 in 7..4
+     *   bytes[2] = (c >> 4) | (d << 2)         c5..c4 in 1..0, d5..d0 in 7..2 */
+    uint8_t bytes[3];
+} sdc_palette6_group;
+static_assert(sizeof(sdc_palette6_group) == 3, "four 6-bit indices fill three bytes");
+
 /* A weight tensor whose first dim is the output (row) dim: linear [N, K], conv
  * [O, C, kh, kw]. Row r holds shape[1] * ... * shape[ndim-1] values. The memory is not owned
- * (usually a read-only mmap). Immutable: safe to share between threads and generations. */
+ * (usually a read-only mmap). Immutable: safe to share between threads and generations.
+ *  - DENSE: data holds the values in `dtype`.
+ *  - PALETTE: data holds the packed indices (layout above); row r uses palette group
+ *    r / rows_per_group, whose 2^bits entries of `dtype` start at
+ *    palette + group * 2^bits. Value = palette[group][index], exactly.
+ *  - INT8: data holds int8 values ([rows, row_len], dtype I8); value = (float)q * scale[r],
+ *    one float32 multiplication (symmetric: no zero point). */
 typedef struct sdc_weight {
     sdc_weight_format format;
-    sdc_dtype dtype;
+    sdc_dtype dtype; /* DENSE: the values'; PALETTE: the palette entries'; INT8: I8 */
     int ndim;
     int64_t shape[SDC_TENSOR_MAX_DIMS];
     const void *data;
+    int bits;               /* PALETTE: bits per index */
+    int64_t rows_per_group; /* PALETTE: rows sharing one palette (the last group may be short) */
+    const void *palette;    /* PALETTE: [n_groups, 2^bits] entries of dtype */
+    const float *scale;     /* INT8: [rows] */
 } sdc_weight;
 
 /* A dense weight view over data of dtype F32, F16 or BF16. */
 sdc_weight sdc_weight_dense(const void *data, sdc_dtype dtype, int ndim, const int64_t *shape);
+/* A palettized weight view: packed indices, `bits` per index, palette entries of
+ * palette_dtype (F32, F16 or BF16), one palette per rows_per_group rows. */
+sdc_weight sdc_weight_palette(const void *indices, int bits, const void *palette,
+                              sdc_dtype palette_dtype, int64_t rows_per_group, int ndim,
+                              const int64_t *shape);
+/* An int8 weight view with one scale per row. */
+sdc_weight sdc_weight_int8(const int8_t *values, const float *scale, int ndim,
+                           const int64_t *shape);
 int64_t sdc_weight_rows(const sdc_weight *w);
 int64_t sdc_weight_row_len(const sdc_weight *w);
-/* Decodes values [begin, begin + count) of row `row` to float32. */
+/* Bytes of one packed row of `row_len` indices of `bits` bits: ceil(row_len * bits / 8). */
+size_t sdc_palette_row_bytes(int bits, int64_t row_len);
+/* PALETTE: the number of palette groups, ceil(rows / rows_per_group); 1 for other formats. */
+int64_t sdc_weight_groups(const sdc_weight *w);
+/* True for 1, 2, 4, 6 and 8. */
+bool sdc_palette_bits_valid(int bits);
+/* Decodes values [begin, begin + count) of row `row` to float32, whatever the format. This
+ * is the one decode hook every kernel uses: it works on any row chunk, so a kernel decodes
+ * one tile at a time and never holds a whole decompressed weight. */
 void sdc_weight_decode(const sdc_weight *w, int64_t row, int64_t begin, int64_t count,
                        float *dst);
 
@@ -110,8 +155,14 @@ typedef struct sdc_kernels {
 
 /* The plain C reference table. */
 const sdc_kernels *sdc_kernels_ref(void);
-/* The fastest table the features allow (the reference until faster ones exist). */
+/* The fastest float32 table the features allow: x86 AVX-512 or AVX2 (kernels/x86), else the
+ * reference. */
 const sdc_kernels *sdc_kernels_for(const sdc_cpu_features *features);
+/* The table for features and a precision: SDC_PRECISION_BF16 on a CPU with AVX512_BF16 gives
+ * the table whose matrix ops round their inputs to bfloat16 (float32 accumulation); otherwise
+ * as sdc_kernels_for. The sdc_kern_* entry points use it with the context's settings. */
+const sdc_kernels *sdc_kernels_for_precision(const sdc_cpu_features *features,
+                                             sdc_precision precision);
 
 /* y[M, N] = x[M, K] . w[N, K]^T + bias[N] (bias may be NULL). x and y are 2-D views whose
  * rows may be strided (last dim contiguous). */

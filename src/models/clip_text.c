@@ -3,12 +3,10 @@
  * CLIPTextModel and CLIPTextModelWithProjection (modeling_clip.py) compute them: CLIP ViT-L/14
  * (SD 1.x, SDXL), OpenCLIP ViT-H/14 (SD 2.x) and ViT-bigG/14 (SDXL), from a diffusers folder
  * (config.json) or a single-file checkpoint (clip_ldm.c; configuration from the tensor shapes).
- * Deliberate difference: q is not multiplied by head_dim^-0.5 before q.k; the attention kernel
- * scales the dot products (the same math, rounded once less).
+ * The transformer layers, shared with the safety checker's vision tower, are clip_layer.c's.
  */
 #include "models/models.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,33 +46,13 @@
 #define MAX_LAYERS 1024
 #define MAX_DIM    ((int64_t)1 << 20)
 
-/* One pre-LayerNorm transformer layer (CLIPEncoderLayer), D = hidden, I = intermediate. */
-typedef struct clip_layer {
-    const float *layer_norm1_weight; /* [D] */
-    const float *layer_norm1_bias;   /* [D] */
-    sdc_weight q_proj;               /* [D, D] */
-    const float *q_proj_bias;        /* [D] */
-    sdc_weight k_proj;               /* [D, D] */
-    const float *k_proj_bias;        /* [D] */
-    sdc_weight v_proj;               /* [D, D] */
-    const float *v_proj_bias;        /* [D] */
-    sdc_weight out_proj;             /* [D, D] */
-    const float *out_proj_bias;      /* [D] */
-    const float *layer_norm2_weight; /* [D] */
-    const float *layer_norm2_bias;   /* [D] */
-    sdc_weight fc1;                  /* [I, D] */
-    const float *fc1_bias;           /* [I] */
-    sdc_weight fc2;                  /* [D, I] */
-    const float *fc2_bias;           /* [D] */
-} clip_layer;
-
 struct sdc_clip_text {
     sdc_context *ctx;
     sdc_clip_text_config config;
     sdc_store *store;                     /* owns the mapped weights and widened vectors */
     sdc_weight token_embedding;           /* [V, D] */
     const float *position_embedding;      /* [P, D] */
-    clip_layer *layers;                   /* [n_layers] */
+    sdc_clip_layer *layers;               /* [n_layers] (clip_layer.c) */
     const float *final_layer_norm_weight; /* [D] */
     const float *final_layer_norm_bias;   /* [D] */
     sdc_weight text_projection;           /* [projection_dim, D], no bias; projection only */
@@ -116,26 +94,6 @@ static sdc_status check_config(sdc_context *ctx, const char *source, const sdc_c
     return SDC_STATUS_OK;
 }
 
-/* transformers' ACT2FN names that CLIP text towers use. */
-static bool activation_from_name(const char *name, sdc_unary_op *op)
-{
-    static const struct {
-        const char *name;
-        sdc_unary_op op;
-    } acts[] = {
-        {"quick_gelu", SDC_UNARY_OP_QUICK_GELU},
-        {"gelu", SDC_UNARY_OP_GELU},
-        {"gelu_pytorch_tanh", SDC_UNARY_OP_GELU_TANH},
-        {"gelu_new", SDC_UNARY_OP_GELU_TANH},
-    };
-    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
-        if (strcmp(name, acts[i].name) == 0) {
-            *op = acts[i].op;
-            return true;
-        }
-    return false;
-}
-
 sdc_status sdc_clip_text_config_from_json(const sdc_model_config *json, sdc_clip_text_config *out)
 {
     sdc_context *ctx = json->ctx;
@@ -163,7 +121,7 @@ sdc_status sdc_clip_text_config_from_json(const sdc_model_config *json, sdc_clip
     TRY_RETURN(sdc_model_config_int(json, "eos_token_id", DEFAULT_EOS_TOKEN_ID, &c.eos_token_id));
     TRY_RETURN(
         sdc_model_config_int(json, "projection_dim", DEFAULT_PROJECTION_DIM, &c.projection_dim));
-    if (!activation_from_name(act, &c.hidden_act))
+    if (!sdc_clip_activation_from_name(act, &c.hidden_act))
         return sdc_fail(ctx, SDC_STATUS_UNSUPPORTED,
                         "%s: \"hidden_act\" \"%s\" is not supported (quick_gelu, gelu, "
                         "gelu_pytorch_tanh, gelu_new are)",
@@ -238,19 +196,13 @@ sdc_status sdc_clip_text_config_from_store(const sdc_store *s, sdc_unary_op hidd
 /* ---------------------------------------------------------------------------------------- */
 /* Loading                                                                                    */
 
-static sdc_status load_layer(sdc_store *s, const sdc_clip_text_config *c, int index, clip_layer *l)
+static sdc_status load_layer(sdc_store *s, const sdc_clip_text_config *c, int index,
+                             sdc_clip_layer *l)
 {
     char p[64];
-    int64_t D = c->hidden_size, I = c->intermediate_size;
     snprintf(p, sizeof p, "text_model.encoder.layers.%d.", index);
-    TRY_RETURN(sdc_load_norm(s, p, "layer_norm1", D, &l->layer_norm1_weight, &l->layer_norm1_bias));
-    TRY_RETURN(sdc_load_linear(s, p, "self_attn.q_proj", D, D, &l->q_proj, &l->q_proj_bias));
-    TRY_RETURN(sdc_load_linear(s, p, "self_attn.k_proj", D, D, &l->k_proj, &l->k_proj_bias));
-    TRY_RETURN(sdc_load_linear(s, p, "self_attn.v_proj", D, D, &l->v_proj, &l->v_proj_bias));
-    TRY_RETURN(sdc_load_linear(s, p, "self_attn.out_proj", D, D, &l->out_proj, &l->out_proj_bias));
-    TRY_RETURN(sdc_load_norm(s, p, "layer_norm2", D, &l->layer_norm2_weight, &l->layer_norm2_bias));
-    TRY_RETURN(sdc_load_linear(s, p, "mlp.fc1", I, D, &l->fc1, &l->fc1_bias));
-    return sdc_load_linear(s, p, "mlp.fc2", D, I, &l->fc2, &l->fc2_bias);
+    return sdc_clip_layer_load(s, p, c->hidden_size, c->intermediate_size, c->n_heads,
+                               c->hidden_act, c->layer_norm_eps, l);
 }
 
 /* transformers saved the position_ids buffer in older files; 4.44 ignores it on load. */
@@ -375,77 +327,6 @@ const sdc_clip_text_config *sdc_clip_text_get_config(const sdc_clip_text *m)
 
 /* ---------------------------------------------------------------------------------------- */
 /* Forward                                                                                    */
-
-/* [B, H, L, head_dim] view of the heads inside a [B * L, H * head_dim] activation. */
-static sdc_tensor heads_view(const sdc_tensor *t, int64_t B, int64_t L, int64_t H)
-{
-    int64_t D = t->shape[1];
-    sdc_tensor v = {.data = t->data, .dtype = SDC_DTYPE_F32, .ndim = 4};
-    v.shape[0] = B;
-    v.shape[1] = H;
-    v.shape[2] = L;
-    v.shape[3] = D / H;
-    v.stride[0] = L * D;
-    v.stride[1] = D / H;
-    v.stride[2] = D;
-    v.stride[3] = 1;
-    return v;
-}
-
-/* out = softmax(q k^T / sqrt(head_dim) + causal mask) v, per batch and head. */
-static sdc_status causal_attention(sdc_fwd *f, const sdc_tensor *q, const sdc_tensor *k,
-                                   const sdc_tensor *v, int64_t B, int64_t L, int n_heads,
-                                   sdc_tensor *out)
-{
-    if (!sdc_fwd_computing(f))
-        return SDC_STATUS_OK;
-    sdc_tensor qh = heads_view(q, B, L, n_heads), kh = heads_view(k, B, L, n_heads);
-    sdc_tensor vh = heads_view(v, B, L, n_heads), oh = heads_view(out, B, L, n_heads);
-    sdc_attention_params p = {.scale = 1.0f / sqrtf((float)qh.shape[3]), .causal = true};
-    return sdc_kern_attention(f->ctx, &qh, &kh, &vh, &p, &oh);
-}
-
-/* x [B * L, D] = CLIPEncoderLayer(x), in place:
- *   x += out_proj(causal_attention(q_proj(ln1(x)), k_proj(ln1(x)), v_proj(ln1(x))))
- *   x += fc2(act(fc1(ln2(x)))) */
-static sdc_status layer_forward(sdc_fwd *f, const sdc_clip_text *m, const clip_layer *l,
-                                sdc_tensor *x, int64_t B, int64_t L)
-{
-    sdc_status st;
-    const sdc_clip_text_config *c = &m->config;
-    int64_t N = B * L, D = c->hidden_size;
-    sdc_fwd_mark mark = sdc_fwd_get_mark(f);
-    sdc_tensor h, q, k, v, mlp;
-
-    /* Self-attention. The attention output reuses h, out_proj's output reuses q. */
-    TRY(release, sdc_fwd_tensor2(f, N, D, &h));
-    TRY(release, sdc_fwd_tensor2(f, N, D, &q));
-    TRY(release, sdc_fwd_tensor2(f, N, D, &k));
-    TRY(release, sdc_fwd_tensor2(f, N, D, &v));
-    TRY(release, sdc_fwd_layer_norm(f, x, l->layer_norm1_weight, l->layer_norm1_bias,
-                                    c->layer_norm_eps, &h));
-    TRY(release, sdc_fwd_linear(f, &h, &l->q_proj, l->q_proj_bias, &q));
-    TRY(release, sdc_fwd_linear(f, &h, &l->k_proj, l->k_proj_bias, &k));
-    TRY(release, sdc_fwd_linear(f, &h, &l->v_proj, l->v_proj_bias, &v));
-    TRY(release, causal_attention(f, &q, &k, &v, B, L, c->n_heads, &h));
-    TRY(release, sdc_fwd_linear(f, &h, &l->out_proj, l->out_proj_bias, &q));
-    TRY(release, sdc_fwd_add(f, x, &q, x));
-    sdc_fwd_reset_to(f, mark);
-
-    /* MLP. fc2's output reuses h. */
-    TRY(release, sdc_fwd_tensor2(f, N, D, &h));
-    TRY(release, sdc_fwd_tensor2(f, N, c->intermediate_size, &mlp));
-    TRY(release, sdc_fwd_layer_norm(f, x, l->layer_norm2_weight, l->layer_norm2_bias,
-                                    c->layer_norm_eps, &h));
-    TRY(release, sdc_fwd_linear(f, &h, &l->fc1, l->fc1_bias, &mlp));
-    TRY(release, sdc_fwd_unary(f, c->hidden_act, &mlp, &mlp));
-    TRY(release, sdc_fwd_linear(f, &mlp, &l->fc2, l->fc2_bias, &h));
-    TRY(release, sdc_fwd_add(f, x, &h, x));
-    st = SDC_STATUS_OK;
-release:
-    sdc_fwd_reset_to(f, mark);
-    return st;
-}
 
 /* x [B * L, D] = token_embedding[ids] + position_embedding[0 .. L). */
 static void embed(const sdc_clip_text *m, const int32_t *ids, int64_t N, int64_t L, sdc_tensor *x)
@@ -575,10 +456,15 @@ static sdc_status encode(sdc_fwd *f, const sdc_clip_text *m, const int32_t *ids,
 
     /* hidden_states[i]: the output of layer i */
     for (int i = 0; i < n_run; i++) {
-        TRY(release, layer_forward(f, m, &m->layers[i], &x, B, L));
+        TRY(release, sdc_clip_layer_forward(f, &m->layers[i], &x, B, L, true));
         if (i + 1 == hidden_layer)
             TRY(release, sdc_fwd_copy(f, &x, &hidden_rows));
     }
+
+    if (out->hidden_state && out->hidden_state_final_norm)
+        TRY(release, sdc_fwd_layer_norm(f, &hidden_rows, m->final_layer_norm_weight,
+                                        m->final_layer_norm_bias, c->layer_norm_eps,
+                                        &hidden_rows));
 
     /* last_hidden_state = final_layer_norm(hidden_states[-1]) */
     if (out->last_hidden_state) {

@@ -36,6 +36,44 @@ fail:
     return st;
 }
 
+sdc_status sdc_model_config_parse(sdc_context *ctx, const char *text, size_t len, const char *what,
+                                  sdc_model_config *out)
+{
+    memset(out, 0, sizeof *out);
+    out->ctx = ctx;
+    sdc_status st;
+    if (!(out->text = sdc_strndup(ctx, text, len)) || !(out->path = sdc_strdup(ctx, what))) {
+        st = sdc_fail_oom(ctx, what, len + strlen(what) + 2);
+        goto fail;
+    }
+    if ((st = sdc_json_parse(ctx, out->text, len, what, &out->doc)) != SDC_STATUS_OK)
+        goto fail;
+    if (out->doc->root->type != SDC_JSON_TYPE_OBJECT) {
+        st = sdc_fail(ctx, SDC_STATUS_FORMAT, "%s: expected a JSON object, found %s", what,
+                      sdc_json_type_name(out->doc->root->type));
+        goto fail;
+    }
+    out->root = out->doc->root;
+    return SDC_STATUS_OK;
+fail:
+    sdc_model_config_close(out);
+    return st;
+}
+
+sdc_status sdc_model_config_view(sdc_context *ctx, const sdc_json *object, const char *what,
+                                 sdc_model_config *out)
+{
+    memset(out, 0, sizeof *out);
+    out->ctx = ctx;
+    if (!object || object->type != SDC_JSON_TYPE_OBJECT)
+        return sdc_fail(ctx, SDC_STATUS_FORMAT, "%s: expected a JSON object, found %s", what,
+                        object ? sdc_json_type_name(object->type) : "nothing");
+    if (!(out->path = sdc_strdup(ctx, what)))
+        return sdc_fail_oom(ctx, what, strlen(what) + 1);
+    out->root = object;
+    return SDC_STATUS_OK;
+}
+
 void sdc_model_config_close(sdc_model_config *c)
 {
     sdc_json_free(c->doc);

@@ -1,6 +1,7 @@
 /*
  * models.h — the networks of the Stable Diffusion family (text encoders, UNet, VAE,
- * ControlNet, TAESD) and where their weights come from.
+ * ControlNet, TAESD, the safety checker and its CLIP image preprocessing) and where their
+ * weights come from.
  *
  * A model is loaded from a store: the set of tensors of one component under the names
  * diffusers uses, whether they come from a diffusers folder (names as they are) or from a
@@ -16,6 +17,7 @@
 #include "core/core.h"
 #include "io/io.h"
 #include "kernels/kernels.h"
+#include "image/image.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* Weight files shared between stores                                                         */
@@ -43,12 +45,18 @@ typedef enum sdc_store_transform {
 
 typedef struct sdc_store_entry {
     char *name;                  /* the diffusers name within the component; owned */
-    const sdc_st_tensor *tensor; /* the stored tensor */
+    const sdc_st_tensor *tensor; /* the stored tensor (compressed: the indices / int8 values) */
     sdc_store_transform transform;
     int64_t row_begin, row_count; /* for ROWS */
     int ndim;                    /* shape after the transform; ndim may also differ from the */
     int64_t shape[SDC_ST_MAX_DIMS]; /* stored one (e.g. [C, C, 1, 1] read as [C, C]) */
     bool used;                   /* taken by the model loader */
+    /* A bundle's compressed weight (sdc_st_logical): read as a PALETTE or INT8 sdc_weight. */
+    sdc_st_storage storage;       /* DENSE for every other entry */
+    int bits;                     /* PALETTE: bits per index */
+    int64_t rows_per_group;       /* PALETTE */
+    const sdc_st_tensor *palette; /* PALETTE: [groups, 2^bits] */
+    const sdc_st_tensor *scale;   /* INT8: [rows] F32 */
 } sdc_store_entry;
 
 typedef struct sdc_store {
@@ -69,6 +77,8 @@ sdc_status sdc_store_add_file(sdc_store *store, sdc_weights_file *file);
  * [row_count, rest...]; for TRANSPOSE [d1, d0]. */
 sdc_status sdc_store_add(sdc_store *store, const char *name, const sdc_st_tensor *tensor,
                          sdc_store_transform transform, int64_t row_begin, int64_t row_count);
+/* Adds a compressed weight of a bundle component file added before, under its own name. */
+sdc_status sdc_store_add_compressed(sdc_store *store, const sdc_st_logical *weight);
 /* Sorts the names; a name added twice is an error naming it. */
 sdc_status sdc_store_finish(sdc_store *store);
 
@@ -79,7 +89,7 @@ sdc_status sdc_store_open_diffusers(sdc_context *ctx, const char *component_dir,
                                     sdc_store **out);
 
 /* One safetensors file with every tensor under its own name (TAESD weights, a lone
- * component file). */
+ * component file, a bundle's component file with its compressed weights). */
 sdc_status sdc_store_open_file(sdc_context *ctx, const char *path, sdc_store **out);
 
 /* NULL when absent. */
@@ -97,6 +107,13 @@ sdc_status sdc_store_vector(sdc_store *store, const char *name, int64_t n, const
 sdc_status sdc_store_floats(sdc_store *store, const char *name, int ndim, const int64_t *shape,
                             const float **out);
 
+/* All values of an entry (in the entry's shape, row-major) as float32 into dst: F32/F16/BF16
+ * tensors through their transform, compressed weights decoded. Other dtypes are
+ * SDC_STATUS_UNSUPPORTED naming the tensor. Does not mark the entry used. */
+sdc_status sdc_store_entry_floats(const sdc_store *store, const sdc_store_entry *e, float *dst);
+/* The entry's element count. */
+int64_t sdc_store_entry_numel(const sdc_store_entry *e);
+
 /* Names of entries no loader took (for "unexpected tensor" reports); returns the count and
  * writes up to `max` names. */
 size_t sdc_store_unused(const sdc_store *store, const char **names, size_t max);
@@ -113,6 +130,13 @@ typedef struct sdc_model_config {
 } sdc_model_config;
 
 sdc_status sdc_model_config_open(sdc_context *ctx, const char *path, sdc_model_config *out);
+/* The same over `len` bytes of JSON text (copied); `what` names it in messages. */
+sdc_status sdc_model_config_parse(sdc_context *ctx, const char *text, size_t len, const char *what,
+                                  sdc_model_config *out);
+/* A view of an object inside a document the caller keeps alive (a bundle's model.json): only
+ * `what` is copied, and closing frees only that. */
+sdc_status sdc_model_config_view(sdc_context *ctx, const sdc_json *object, const char *what,
+                                 sdc_model_config *out);
 void sdc_model_config_close(sdc_model_config *c);
 
 /* Getters: an absent key or null gives `def`; a value of another type is SDC_STATUS_FORMAT
@@ -691,6 +715,8 @@ typedef struct sdc_clip_text_outputs {
     int hidden_state_index;        /* as Python indexes the n_layers + 1 hidden states: 0 the
                                       embeddings, i the output of layer i (no final LayerNorm),
                                       -1 the last layer, -2 the penultimate (SDXL, clip skip) */
+    bool hidden_state_final_norm;  /* apply the final LayerNorm to hidden_state as well (the
+                                      clip skip of diffusers' StableDiffusionPipeline) */
     sdc_tensor *pooled;            /* [B, hidden]: pooler_output */
     sdc_tensor *text_embeds;       /* [B, projection_dim]: text_projection(pooler_output) */
 } sdc_clip_text_outputs;
@@ -749,5 +775,237 @@ sdc_status sdc_controlnet_forward(sdc_context *ctx, const sdc_controlnet *cn, sd
 /* Exact scratch bytes of sdc_controlnet_forward (the residuals included). */
 sdc_status sdc_controlnet_scratch_bytes(sdc_context *ctx, const sdc_controlnet *cn,
                                         const sdc_controlnet_inputs *in, size_t *bytes);
+
+/* ---------------------------------------------------------------------------------------- */
+/* CLIP encoder layer (clip_layer.c): shared by the text encoders and the vision tower       */
+
+/* transformers' CLIPEncoderLayer: pre-LayerNorm multi-head self-attention and MLP, each added
+ * back to its input. D = hidden_size, I = intermediate_size. */
+typedef struct sdc_clip_layer {
+    int64_t hidden_size;             /* D */
+    int64_t intermediate_size;       /* I */
+    int n_heads;                     /* D / n_heads wide each */
+    sdc_unary_op hidden_act;         /* of the MLP: QUICK_GELU, GELU or GELU_TANH */
+    float layer_norm_eps;
+    const float *layer_norm1_weight; /* [D] */
+    const float *layer_norm1_bias;   /* [D] */
+    sdc_weight q_proj;               /* [D, D] */
+    const float *q_proj_bias;        /* [D] */
+    sdc_weight k_proj;               /* [D, D] */
+    const float *k_proj_bias;        /* [D] */
+    sdc_weight v_proj;               /* [D, D] */
+    const float *v_proj_bias;        /* [D] */
+    sdc_weight out_proj;             /* [D, D] */
+    const float *out_proj_bias;      /* [D] */
+    const float *layer_norm2_weight; /* [D] */
+    const float *layer_norm2_bias;   /* [D] */
+    sdc_weight fc1;                  /* [I, D] */
+    const float *fc1_bias;           /* [I] */
+    sdc_weight fc2;                  /* [D, I] */
+    const float *fc2_bias;           /* [D] */
+} sdc_clip_layer;
+
+/* transformers' ACT2FN names CLIP configs use: quick_gelu, gelu, gelu_pytorch_tanh, gelu_new.
+ * False when unknown. */
+bool sdc_clip_activation_from_name(const char *name, sdc_unary_op *op);
+/* "<prefix>layer_norm1", "<prefix>self_attn.{q,k,v,out}_proj", "<prefix>layer_norm2",
+ * "<prefix>mlp.fc1", "<prefix>mlp.fc2" (weights and biases), shape-checked. */
+sdc_status sdc_clip_layer_load(sdc_store *s, const char *prefix, int64_t hidden,
+                               int64_t intermediate, int n_heads, sdc_unary_op hidden_act,
+                               float layer_norm_eps, sdc_clip_layer *l);
+/* x [batch * seq_len, D] = layer(x), in place. causal: position i attends to positions <= i
+ * (text); else to all (vision). Temporaries come from f and are released on return. */
+sdc_status sdc_clip_layer_forward(sdc_fwd *f, const sdc_clip_layer *l, sdc_tensor *x,
+                                  int64_t batch, int64_t seq_len, bool causal);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Safety checker (safety_checker.c; its input from clip_image_processor.c)                   */
+
+/* transformers 4.44.2's CLIPImageProcessor as a diffusers feature_extractor/
+ * preprocessor_config.json configures it. What the pipeline hands it are the uint8 images
+ * (diffusers' numpy_to_pil), so with Pillow-exact resampling the result is the reference's
+ * clip_input bit for bit. */
+typedef struct sdc_clip_image_config {
+    bool do_convert_rgb;        /* PIL convert("RGB"): gray replicated, alpha dropped */
+    bool do_resize;
+    int64_t shortest_edge;      /* > 0: the shorter side becomes this, the longer
+                                   int(shortest_edge * long / short) */
+    int64_t resize_height;      /* shortest_edge 0: resize to exactly this ... */
+    int64_t resize_width;       /* ... and this */
+    sdc_resize_filter resample; /* Pillow filter; BICUBIC (3) */
+    bool do_center_crop;
+    int64_t crop_height;        /* a crop larger than the image pads with zeros */
+    int64_t crop_width;
+    bool do_rescale;
+    double rescale_factor;      /* 1/255: u8 * factor in double, then float32 */
+    bool do_normalize;
+    float image_mean[3];        /* (x - mean) / std in float32 */
+    float image_std[3];
+} sdc_clip_image_config;
+
+/* CLIPImageProcessor()'s defaults: 224 shortest edge, bicubic, 224 x 224 crop, 1/255, OpenAI
+ * CLIP mean and std, RGB. */
+void sdc_clip_image_config_default(sdc_clip_image_config *out);
+/* A preprocessor_config.json: "size" as {"shortest_edge": n}, {"height", "width"} or a bare
+ * integer (the older CLIPFeatureExtractor files of SD 1.x), "crop_size" as {"height",
+ * "width"} or an integer; absent keys take the defaults. Another image_processor_type /
+ * feature_extractor_type, a resample sdc does not have, or sizes outside [1, 65536] are errors
+ * naming the key. */
+sdc_status sdc_clip_image_config_from_json(const sdc_model_config *json,
+                                           sdc_clip_image_config *out);
+/* <component_dir>/preprocessor_config.json (a diffusers feature_extractor/ folder). */
+sdc_status sdc_clip_image_config_open(sdc_context *ctx, const char *component_dir,
+                                      sdc_clip_image_config *out);
+/* The [height, width] of the pixel values made from a width x height image. */
+sdc_status sdc_clip_image_output_size(sdc_context *ctx, const sdc_clip_image_config *c,
+                                      int width, int height, int64_t *out_height,
+                                      int64_t *out_width);
+/* pixel_values [n, 3, H, W] (caller memory, contiguous F32; H and W as sdc_clip_image_output_size
+ * gives for every image) = the processor's output for n uint8 images of 1, 3 or 4 channels.
+ * Temporaries come from the context's allocator and are released on return. */
+sdc_status sdc_clip_image_preprocess(sdc_context *ctx, const sdc_clip_image_config *c,
+                                     const sdc_image *images, int64_t n,
+                                     sdc_tensor *pixel_values);
+
+/* diffusers 0.30.2 StableDiffusionSafetyChecker: CLIPConfig with a nested vision_config. */
+typedef struct sdc_safety_checker_config {
+    int64_t image_size;        /* vision_config.image_size: 224 */
+    int64_t patch_size;        /* 14 (ViT-L/14) */
+    int64_t num_channels;      /* 3 */
+    int64_t hidden_size;       /* 1024 */
+    int64_t intermediate_size; /* 4096 */
+    int n_layers;              /* 24 */
+    int n_heads;               /* 16 */
+    sdc_unary_op hidden_act;   /* QUICK_GELU */
+    float layer_norm_eps;      /* 1e-5 */
+    int64_t projection_dim;    /* the CLIPConfig's (not the vision config's): 768 */
+    int64_t n_concepts;        /* concept_embeds rows: 17 */
+    int64_t n_special;         /* special_care_embeds rows: 3 */
+} sdc_safety_checker_config;
+
+typedef struct sdc_safety_checker sdc_safety_checker;
+
+/* A safety_checker/config.json (CLIPConfig, model_type "clip"): the vision tower from
+ * "vision_config" — or, as transformers does, wholly from "vision_config_dict" when the file has
+ * one — with CLIPVisionConfig's defaults for absent keys; projection_dim from the top level
+ * (default 512). Concept counts are diffusers' 17 and 3. */
+sdc_status sdc_safety_checker_config_from_json(const sdc_model_config *json,
+                                               sdc_safety_checker_config *out);
+/* Takes ownership of the store, also on failure; every tensor must be used (except the
+ * position_ids buffer older files carry). */
+sdc_status sdc_safety_checker_load(sdc_context *ctx, sdc_store *store,
+                                   const sdc_safety_checker_config *config,
+                                   sdc_safety_checker **out);
+/* A diffusers safety_checker/ folder (config.json + model.safetensors). */
+sdc_status sdc_safety_checker_open_diffusers(sdc_context *ctx, const char *component_dir,
+                                             sdc_safety_checker **out);
+void sdc_safety_checker_destroy(sdc_safety_checker *sc);
+const sdc_safety_checker_config *sdc_safety_checker_get_config(const sdc_safety_checker *sc);
+
+/* What one check writes; caller memory, NULL when not wanted (has_nsfw_concepts is required). */
+typedef struct sdc_safety_outputs {
+    sdc_tensor *image_embeds;     /* [B, projection_dim]: visual_projection(pooler_output) */
+    sdc_tensor *special_cos_dist; /* [B, n_special]: cosine to special_care_embeds */
+    sdc_tensor *cos_dist;         /* [B, n_concepts]: cosine to concept_embeds */
+    bool *has_nsfw_concepts;      /* [B] */
+} sdc_safety_outputs;
+
+/* clip_input [B, 3, S, S] (contiguous F32; S = image_size, or any size giving the same patch
+ * grid, as the reference's convolution allows) -> the outputs. Temporaries come from scratch
+ * and are released on return. The model is only read: several threads may run it, each with
+ * its own context and arena. */
+sdc_status sdc_safety_checker_forward(sdc_context *ctx, const sdc_safety_checker *sc,
+                                      sdc_arena *scratch, const sdc_tensor *clip_input,
+                                      const sdc_safety_outputs *out);
+/* Exact scratch bytes of sdc_safety_checker_forward for a clip_input of this shape. */
+sdc_status sdc_safety_checker_scratch_bytes(sdc_context *ctx, const sdc_safety_checker *sc,
+                                            const sdc_tensor *clip_input, size_t *bytes);
+
+/* The reference's decision for one image from its cosine similarities (float32, as it has
+ * them) and the thresholds (special_care_embeds_weights, concept_embeds_weights): each score is
+ * cos - threshold + adjustment in double (numpy 1.26: float32 minus a Python float), rounded to
+ * 3 decimals as numpy's round does (rint(x * 1000) / 1000); a special-care score > 0 sets the
+ * adjustment to 0.01 for every score after it (the remaining special-care ones included); the
+ * image is flagged when a concept score is > 0. */
+bool sdc_safety_checker_decide(const float *special_cos, const float *special_weights,
+                               int64_t n_special, const float *cos, const float *weights,
+                               int64_t n_concepts);
+
+/* diffusers' StableDiffusionPipeline.run_safety_checker on n uint8 images (the decoded images
+ * as numpy_to_pil makes them): the feature extractor, the checker, and every flagged image's
+ * pixels set to 0 (black) in place; has_nsfw_concepts[i] (caller memory, n entries) says
+ * which. Temporaries come from the context's allocator and are released on return. */
+sdc_status sdc_safety_checker_check_images(sdc_context *ctx, const sdc_safety_checker *sc,
+                                           const sdc_clip_image_config *feature_extractor,
+                                           sdc_image *images, int64_t n,
+                                           bool *has_nsfw_concepts);
+
+/* ---------------------------------------------------------------------------------------- */
+/* sdc bundles (bundle.c; docs/bundle-format.md)                                              */
+
+/* A converted model: a folder holding model.json (family, components with their config.json
+ * objects and compression summaries, tokenizer folders, scheduler and feature-extractor
+ * configs) and one safetensors file per component, written by src/convert. */
+#define SDC_BUNDLE_INDEX   "model.json"
+#define SDC_BUNDLE_FORMAT  "sdc-bundle"
+#define SDC_BUNDLE_VERSION 1
+
+typedef struct sdc_bundle_component {
+    const char *name;        /* "unet", "vae", "text_encoder", "text_encoder_2",
+                                "safety_checker", "controlnet" (points into model.json) */
+    const char *class_name;  /* the diffusers / transformers class */
+    char *path;              /* the component's safetensors file */
+    const sdc_json *config;  /* its config.json contents, NULL when none */
+    const sdc_json *summary; /* its "compression" summary object, NULL when none */
+} sdc_bundle_component;
+
+typedef struct sdc_bundle {
+    sdc_context *ctx;
+    char *dir;
+    sdc_model_config json;               /* model.json */
+    const char *family;                  /* "sd1", "sd2", "sdxl", "sdxl-refiner" */
+    const char *pipeline_class;          /* model_index.json's _class_name, or the model's */
+    sdc_bundle_component *components;    /* in model.json order */
+    size_t n_components;
+    const sdc_json *scheduler;           /* scheduler_config.json contents, or NULL */
+    const sdc_json *feature_extractor;   /* preprocessor_config.json contents, or NULL */
+    char *tokenizer_dirs[2];             /* the "tokenizer" / "tokenizer_2" folders, or NULL */
+} sdc_bundle;
+
+/* True when path is a folder holding model.json. */
+bool sdc_bundle_is(const char *path);
+/* Reads and checks model.json: format and version, every component's file present, tokenizer
+ * folders present. No weights are opened. Errors name the file and the field. */
+sdc_status sdc_bundle_open(sdc_context *ctx, const char *dir, sdc_bundle **out);
+void sdc_bundle_close(sdc_bundle *b);
+/* NULL when absent. */
+const sdc_bundle_component *sdc_bundle_find(const sdc_bundle *b, const char *name);
+/* A view of the component's config.json object for the *_config_from_json readers (close it
+ * before the bundle). SDC_STATUS_NOT_FOUND when the component or its config is missing. */
+sdc_status sdc_bundle_config(const sdc_bundle *b, const char *name, sdc_model_config *out);
+/* A fresh store over the component's file, compressed weights included (the caller owns it,
+ * or hands it to a *_load). The bundle may be closed while the store lives. */
+sdc_status sdc_bundle_store(sdc_context *ctx, const sdc_bundle *b, const char *name,
+                            sdc_store **out);
+/* The folder of "tokenizer" or "tokenizer_2" inside the bundle, or NULL when it has none (a
+ * bundle converted from a single-file checkpoint: use the built-in CLIP vocabulary). */
+const char *sdc_bundle_tokenizer_dir(const sdc_bundle *b, const char *name);
+
+/* Each component loaded as a diffusers folder would be: config from its config object,
+ * weights from its file (the text encoder's projection decided by its weights, as
+ * sdc_clip_text_open_diffusers does). */
+sdc_status sdc_bundle_open_unet(sdc_context *ctx, const sdc_bundle *b, sdc_unet **out);
+sdc_status sdc_bundle_open_vae(sdc_context *ctx, const sdc_bundle *b, sdc_vae **out);
+sdc_status sdc_bundle_open_clip_text(sdc_context *ctx, const sdc_bundle *b, const char *name,
+                                     sdc_clip_text **out);
+sdc_status sdc_bundle_open_controlnet(sdc_context *ctx, const sdc_bundle *b,
+                                      sdc_controlnet **out);
+sdc_status sdc_bundle_open_safety_checker(sdc_context *ctx, const sdc_bundle *b,
+                                          sdc_safety_checker **out);
+
+/* The public summary (sdc_bundle_info of sdc.h) over model.json text in memory: what
+ * sdc_convert returns, also when the bundle was not kept. */
+sdc_status sdc_bundle_info_parse(sdc_context *ctx, const char *text, size_t len, const char *what,
+                                 sdc_bundle_info **out);
 
 #endif /* SDC_MODELS_MODELS_H */

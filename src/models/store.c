@@ -1,8 +1,9 @@
 /*
  * store.c — the tensors of one model component under their diffusers names: from a diffusers
  * folder as they are, or from a single-file checkpoint through a model's name table (which
- * calls sdc_store_add). Loaders take weights through shape-checked lookups that name the
- * tensor and the store in every error.
+ * calls sdc_store_add), or from a bundle's component file whose compressed weights become
+ * palettized or int8 sdc_weights. Loaders take weights through shape-checked lookups that name
+ * the tensor and the store in every error.
  */
 #include "models/models.h"
 
@@ -137,6 +138,22 @@ sdc_status sdc_store_add(sdc_store *store, const char *name, const sdc_st_tensor
     return SDC_STATUS_OK;
 }
 
+sdc_status sdc_store_add_compressed(sdc_store *store, const sdc_st_logical *weight)
+{
+    sdc_status st = sdc_store_add(store, weight->name, weight->data, SDC_STORE_TRANSFORM_NONE, 0, 0);
+    if (st != SDC_STATUS_OK)
+        return st;
+    sdc_store_entry *e = &store->entries[store->n_entries - 1];
+    e->storage = weight->storage;
+    e->ndim = weight->ndim;
+    memcpy(e->shape, weight->shape, sizeof e->shape);
+    e->bits = weight->bits;
+    e->rows_per_group = weight->rows_per_group;
+    e->palette = weight->palette;
+    e->scale = weight->scale;
+    return SDC_STATUS_OK;
+}
+
 static int compare_entries(const void *a, const void *b)
 {
     return strcmp(((const sdc_store_entry *)a)->name, ((const sdc_store_entry *)b)->name);
@@ -164,6 +181,8 @@ static bool is_file(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* Every weight of the file under its own name; a bundle component's compressed weights as
+ * compressed entries. */
 static sdc_status add_whole_file(sdc_store *store, const char *path)
 {
     sdc_weights_file *f = NULL;
@@ -174,12 +193,15 @@ static sdc_status add_whole_file(sdc_store *store, const char *path)
     sdc_weights_file_release(store->ctx, f); /* the store holds it now (or failed) */
     if (st != SDC_STATUS_OK)
         return st;
-    for (size_t i = 0; i < f->st->n_tensors && st == SDC_STATUS_OK; i++) {
-        const sdc_st_tensor *t = &f->st->tensors[i];
-        if (strncmp(t->name, SDC_ST_PAD_PREFIX, strlen(SDC_ST_PAD_PREFIX)) == 0)
-            continue;
-        st = sdc_store_add(store, t->name, t, SDC_STORE_TRANSFORM_NONE, 0, 0);
-    }
+    sdc_st_logical *weights = NULL;
+    size_t n = 0;
+    st = sdc_st_logical_list(f->st, &weights, &n);
+    for (size_t i = 0; i < n && st == SDC_STATUS_OK; i++)
+        st = weights[i].storage == SDC_ST_STORAGE_DENSE
+                 ? sdc_store_add(store, weights[i].name, weights[i].data,
+                                 SDC_STORE_TRANSFORM_NONE, 0, 0)
+                 : sdc_store_add_compressed(store, &weights[i]);
+    sdc_free(store->ctx, weights);
     return st;
 }
 
@@ -363,8 +385,8 @@ static sdc_status lookup(sdc_store *store, const char *name, int ndim, const int
         return sdc_fail(store->ctx, SDC_STATUS_SHAPE, "%s: tensor '%s' has shape %s, expected %s",
                         store->description, name, have, want);
     }
-    if (e->tensor->dtype != SDC_DTYPE_F32 && e->tensor->dtype != SDC_DTYPE_F16 &&
-        e->tensor->dtype != SDC_DTYPE_BF16)
+    if (e->storage == SDC_ST_STORAGE_DENSE && e->tensor->dtype != SDC_DTYPE_F32 &&
+        e->tensor->dtype != SDC_DTYPE_F16 && e->tensor->dtype != SDC_DTYPE_BF16)
         return sdc_fail(store->ctx, SDC_STATUS_UNSUPPORTED,
                         "%s: tensor '%s' is %s; weights must be F32, F16 or BF16",
                         store->description, name, sdc_dtype_name(e->tensor->dtype));
@@ -405,12 +427,42 @@ static float element_f32(sdc_dtype dtype, const void *p)
     }
 }
 
-static int64_t entry_numel(const sdc_store_entry *e)
+int64_t sdc_store_entry_numel(const sdc_store_entry *e)
 {
     int64_t n = 1;
     for (int d = 0; d < e->ndim; d++)
         n *= e->shape[d];
     return n;
+}
+
+/* The sdc_weight view of a compressed entry (bundles have no transforms). */
+static sdc_weight compressed_weight(const sdc_store_entry *e, int ndim, const int64_t *shape)
+{
+    if (e->storage == SDC_ST_STORAGE_PALETTE)
+        return sdc_weight_palette(e->tensor->data, e->bits, e->palette->data, e->palette->dtype,
+                                  e->rows_per_group, ndim, shape);
+    return sdc_weight_int8(e->tensor->data, e->scale->data, ndim, shape);
+}
+
+sdc_status sdc_store_entry_floats(const sdc_store *store, const sdc_store_entry *e, float *dst)
+{
+    int64_t n = sdc_store_entry_numel(e);
+    if (e->storage != SDC_ST_STORAGE_DENSE) {
+        int64_t rows = e->ndim > 0 ? e->shape[0] : 1;
+        int64_t shape[2] = {rows, rows > 0 ? n / rows : 0};
+        sdc_weight w = compressed_weight(e, 2, shape);
+        for (int64_t r = 0; r < rows; r++)
+            sdc_weight_decode(&w, r, 0, shape[1], dst + r * shape[1]);
+        return SDC_STATUS_OK;
+    }
+    sdc_dtype dtype = e->tensor->dtype;
+    if (dtype != SDC_DTYPE_F32 && dtype != SDC_DTYPE_F16 && dtype != SDC_DTYPE_BF16)
+        return sdc_fail(store->ctx, SDC_STATUS_UNSUPPORTED,
+                        "%s: tensor '%s' is %s; only F32, F16 and BF16 values are read as floats",
+                        store->description, e->name, sdc_dtype_name(dtype));
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = element_f32(dtype, element_ptr(e, i));
+    return SDC_STATUS_OK;
 }
 
 sdc_status sdc_store_weight(sdc_store *store, const char *name, int ndim, const int64_t *shape,
@@ -427,10 +479,14 @@ sdc_status sdc_store_weight(sdc_store *store, const char *name, int ndim, const 
     for (int d = 0; d < ndim; d++)
         want[d] = shape[d] != -1 ? shape[d] : (d < e->ndim ? e->shape[d] : 1);
 
+    if (e->storage != SDC_ST_STORAGE_DENSE) {
+        *out = compressed_weight(e, ndim, want);
+        return SDC_STATUS_OK;
+    }
     const void *data;
     if (e->transform == SDC_STORE_TRANSFORM_TRANSPOSE) {
         size_t es = sdc_dtype_size(e->tensor->dtype);
-        int64_t n = entry_numel(e);
+        int64_t n = sdc_store_entry_numel(e);
         unsigned char *copy = sdc_arena_alloc(&store->owned, (size_t)n * es, 0);
         if (!copy)
             return sdc_fail_oom(store->ctx, name, (size_t)n * es);
@@ -451,14 +507,14 @@ sdc_status sdc_store_floats(sdc_store *store, const char *name, int ndim, const 
     sdc_status st = lookup(store, name, ndim, shape, &e);
     if (st != SDC_STATUS_OK)
         return st;
-    int64_t n = entry_numel(e);
+    int64_t n = sdc_store_entry_numel(e);
     float *v = sdc_arena_alloc(&store->owned, (size_t)(n ? n : 1) * sizeof(float), 0);
     if (!v)
         return sdc_fail_oom(store->ctx, name, (size_t)n * sizeof(float));
-    for (int64_t i = 0; i < n; i++)
-        v[i] = element_f32(e->tensor->dtype, element_ptr(e, i));
-    *out = v;
-    return SDC_STATUS_OK;
+    st = sdc_store_entry_floats(store, e, v);
+    if (st == SDC_STATUS_OK)
+        *out = v;
+    return st;
 }
 
 sdc_status sdc_store_vector(sdc_store *store, const char *name, int64_t n, const float **out)

@@ -11,6 +11,8 @@ struct sdc_rng {
     sdc_context *ctx;
     sdc_rng_kind kind;
     uint64_t seed;
+    sdc_rng_observer_fn observer; /* tests only; NULL */
+    void *observer_user;
     union {
         sdc_rng_numpy numpy;
         sdc_rng_torch torch;
@@ -158,6 +160,18 @@ uint64_t sdc_rng_get_seed(const sdc_rng *rng)
     return rng->seed;
 }
 
+void sdc_rng_set_observer(sdc_rng *rng, sdc_rng_observer_fn fn, void *user)
+{
+    rng->observer = fn;
+    rng->observer_user = user;
+}
+
+static void observe(sdc_rng *rng, sdc_rng_call call, const void *values, size_t n)
+{
+    if (rng->observer)
+        rng->observer(rng->observer_user, call, values, n);
+}
+
 static sdc_status check_output(sdc_rng *rng, const void *out, size_t n, const char *what)
 {
     if (n > 0 && out == NULL)
@@ -173,6 +187,7 @@ sdc_status sdc_rng_normal(sdc_rng *rng, float *out, size_t n)
     if (st != SDC_STATUS_OK)
         return st;
     ops_table[rng->kind].normal(rng, out, n);
+    observe(rng, SDC_RNG_CALL_NORMAL, out, n);
     return SDC_STATUS_OK;
 }
 
@@ -182,11 +197,12 @@ sdc_status sdc_rng_uniform(sdc_rng *rng, float *out, size_t n)
     if (st != SDC_STATUS_OK)
         return st;
     ops_table[rng->kind].uniform(rng, out, n);
+    observe(rng, SDC_RNG_CALL_UNIFORM, out, n);
     return SDC_STATUS_OK;
 }
 
 static sdc_status f64_call(sdc_rng *rng, void (*fn)(sdc_rng *, double *, size_t), double *out,
-                           size_t n, const char *what)
+                           size_t n, sdc_rng_call call, const char *what)
 {
     if (!fn)
         return sdc_fail(rng->ctx, SDC_STATUS_UNSUPPORTED,
@@ -197,17 +213,20 @@ static sdc_status f64_call(sdc_rng *rng, void (*fn)(sdc_rng *, double *, size_t)
     if (st != SDC_STATUS_OK)
         return st;
     fn(rng, out, n);
+    observe(rng, call, out, n);
     return SDC_STATUS_OK;
 }
 
 sdc_status sdc_rng_normal_f64(sdc_rng *rng, double *out, size_t n)
 {
-    return f64_call(rng, ops_table[rng->kind].normal_f64, out, n, "normal_f64");
+    return f64_call(rng, ops_table[rng->kind].normal_f64, out, n, SDC_RNG_CALL_NORMAL_F64,
+                    "normal_f64");
 }
 
 sdc_status sdc_rng_uniform_f64(sdc_rng *rng, double *out, size_t n)
 {
-    return f64_call(rng, ops_table[rng->kind].uniform_f64, out, n, "uniform_f64");
+    return f64_call(rng, ops_table[rng->kind].uniform_f64, out, n, SDC_RNG_CALL_UNIFORM_F64,
+                    "uniform_f64");
 }
 
 sdc_status sdc_rng_set_cuda_device(sdc_rng *rng, uint32_t multiprocessor_count,

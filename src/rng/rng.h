@@ -68,6 +68,22 @@ sdc_status sdc_rng_uniform_f64(sdc_rng *rng, double *out, size_t n);
 sdc_status sdc_rng_set_cuda_device(sdc_rng *rng, uint32_t multiprocessor_count,
                                    uint32_t max_threads_per_multiprocessor);
 
+/* Test instrumentation: `fn` is called after every draw of `rng` (sdc_rng_normal and the
+ * other three calls) with the values just drawn, so a test can check the count, sizes, order
+ * and values of the draws a pipeline makes without reading its code. NULL removes it. The
+ * observer must not use `rng`. */
+typedef enum sdc_rng_call {
+    SDC_RNG_CALL_NORMAL,      /* values are float */
+    SDC_RNG_CALL_UNIFORM,     /* float */
+    SDC_RNG_CALL_NORMAL_F64,  /* double */
+    SDC_RNG_CALL_UNIFORM_F64, /* double */
+    SDC_RNG_CALL_COUNT
+} sdc_rng_call;
+
+typedef void (*sdc_rng_observer_fn)(void *user, sdc_rng_call call, const void *values, size_t n);
+
+void sdc_rng_set_observer(sdc_rng *rng, sdc_rng_observer_fn fn, void *user);
+
 /* "numpy", "torch", "philox". */
 const char *sdc_rng_kind_name(sdc_rng_kind kind);
 /* Also accepts "cpu" for torch and "cuda"/"gpu" for philox; false when unknown. */

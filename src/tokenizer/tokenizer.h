@@ -80,4 +80,14 @@ int32_t sdc_tok_clip_pad_id(const sdc_tokenizer *tok);
 size_t sdc_tok_clip_vocab_size(const sdc_tokenizer *tok);
 sdc_context *sdc_tok_clip_context(const sdc_tokenizer *tok);
 
+/* The CLIP BPE vocabulary every SD 1.x / 2.x / XL tokenizer uses (49408 tokens), built into
+ * the library for checkpoints that carry no tokenizer (clip_builtin.c). params as for
+ * sdc_tokenizer_create_from_memory ("!" as the pad token for SD 2.x). */
+sdc_status sdc_tok_clip_builtin(sdc_context *ctx, const sdc_tokenizer_params *params,
+                                sdc_tokenizer **out);
+/* The files behind it: vocab.json derived from the embedded merges.txt (*vocab_json from the
+ * context's allocator, the caller frees it) and the embedded merges.txt itself (static). */
+sdc_status sdc_tok_clip_builtin_vocab(sdc_context *ctx, char **vocab_json, size_t *vocab_size,
+                                      const char **merges_txt, size_t *merges_size);
+
 #endif /* SDC_TOKENIZER_TOKENIZER_H */

@@ -22,6 +22,10 @@ typedef struct cli_command {
     int (*run)(int argc, char **argv); /* argv[0] is the command name */
 } cli_command;
 
+int cmd_analyze(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 
@@ -36,5 +40,13 @@ void cli_report(const char *command, sdc_context *ctx);
 const char *cli_group_digits(uint64_t v, char *buf, size_t size);
 /* Writes s as a JSON string literal (with quotes) to out. */
 void cli_json_string(FILE *out, const char *s);
+
+/* Strict parsing of option values: the whole of s must be one decimal number (no spaces, no
+ * '+', no hex, nothing after it: "12abc" is refused) within [min, max]. False otherwise, and
+ * *out is left alone. */
+bool cli_parse_long(const char *s, long min, long max, long *out);
+bool cli_parse_u64(const char *s, uint64_t *out);
+/* A finite decimal floating-point number ("7.5", "1e-3", ".5"); no inf, nan or hex. */
+bool cli_parse_double(const char *s, double min, double max, double *out);
 
 #endif /* SDC_CLI_CLI_H */

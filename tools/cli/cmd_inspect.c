@@ -1,19 +1,25 @@
 /*
  * cmd_inspect.c — `sdc inspect FILE`: what a weights file holds. For a safetensors file:
  * every tensor with dtype, shape and byte size, the parameter count per dtype, and the
- * metadata. --json prints the same as one JSON object for programs.
+ * metadata; for a compressed weight of an sdc bundle its storage (palette bits and size, int8)
+ * and bits per weight. For an sdc bundle folder: its components, then each component's file.
+ * --json prints the same as one JSON object for programs.
  */
 #include "cli.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void help(FILE *out)
 {
     fprintf(out,
-            "usage: sdc inspect [options] FILE\n\n"
+            "usage: sdc inspect [options] FILE|BUNDLE\n\n"
             "Shows what a weights file holds: each tensor's name, dtype, shape and size, the\n"
-            "total parameter count, and the file's metadata. Reads safetensors files.\n\n"
+            "total parameter count, and the file's metadata. Reads safetensors files and\n"
+            ".ckpt checkpoints. For an sdc bundle (a folder from 'sdc convert'): its\n"
+            "components with their compression, then every tensor's storage (dense, palette\n"
+            "bits and size, int8) and bits per weight.\n\n"
             "options:\n"
             "  --json          print one JSON object instead of a table\n"
             "  --filter TEXT   list only tensors whose name contains TEXT\n"
@@ -74,8 +80,12 @@ static void print_json(const char *path, sdc_tensor_file *f, const char *filter)
         printf(", \"dtype\": \"%s\", \"shape\": [", t.dtype);
         for (int d = 0; d < t.ndim; d++)
             printf("%s%lld", d ? ", " : "", (long long)t.shape[d]);
-        printf("], \"bytes\": %llu, \"offset\": %llu}", (unsigned long long)t.nbytes,
-               (unsigned long long)t.offset);
+        printf("], \"bytes\": %llu, \"offset\": %llu, \"storage\": \"%s\", \"bits\": %d",
+               (unsigned long long)t.nbytes, (unsigned long long)t.offset, t.storage, t.bits);
+        if (t.palette_size)
+            printf(", \"palette_size\": %d, \"palette_groups\": %lld", t.palette_size,
+                   (long long)t.palette_groups);
+        printf(", \"bits_per_weight\": %.4f}", t.bits_per_weight);
     }
     printf("\n], \"tensor_count\": %zu, \"parameters\": %llu}\n", shown,
            (unsigned long long)params);
@@ -95,7 +105,9 @@ static void print_table(const char *path, sdc_tensor_file *f, const char *filter
         for (size_t i = 0; i < nm; i++) {
             const char *k, *v;
             sdc_tensor_file_metadata(f, i, &k, &v);
-            printf("  %s = %s\n", k, v);
+            /* a compressed weight's description: its row in the table says the same */
+            if (strncmp(k, "sdc.compressed.", 15) != 0)
+                printf("  %s = %s\n", k, v);
         }
     }
 
@@ -106,7 +118,18 @@ static void print_table(const char *path, sdc_tensor_file *f, const char *filter
         if ((!filter || strstr(t.name, filter)) && strlen(t.name) > width)
             width = strlen(t.name);
     }
-    printf("tensors:\n  %-*s  %-7s  %-22s  %s\n", (int)width, "name", "dtype", "shape", "bytes");
+    bool compressed = false;
+    for (size_t i = 0; i < n && !compressed; i++) {
+        sdc_tensor_info t;
+        sdc_tensor_file_info(f, i, &t);
+        compressed = strcmp(t.storage, "dense") != 0;
+    }
+    if (compressed)
+        printf("tensors:\n  %-*s  %-7s  %-22s  %13s  storage        bits/weight\n", (int)width,
+               "name", "dtype", "shape", "bytes");
+    else
+        printf("tensors:\n  %-*s  %-7s  %-22s  %s\n", (int)width, "name", "dtype", "shape",
+               "bytes");
 
     dtype_total totals[16];
     size_t n_totals = 0, shown = 0;
@@ -118,8 +141,21 @@ static void print_table(const char *path, sdc_tensor_file *f, const char *filter
             continue;
         shown++;
         shape_text(&t, shape, sizeof shape);
-        printf("  %-*s  %-7s  %-22s  %s\n", (int)width, t.name, t.dtype, shape,
-               cli_group_digits(t.nbytes, b1, sizeof b1));
+        cli_group_digits(t.nbytes, b1, sizeof b1);
+        if (compressed)
+            printf("  %-*s  %-7s  %-22s  %13s", (int)width, t.name, t.dtype, shape, b1);
+        else
+            printf("  %-*s  %-7s  %-22s  %s", (int)width, t.name, t.dtype, shape, b1);
+        if (compressed) {
+            char storage[40];
+            if (t.palette_size)
+                snprintf(storage, sizeof storage, "%d-bit x%lld", t.bits,
+                         (long long)t.palette_groups);
+            else
+                snprintf(storage, sizeof storage, "%s", t.storage);
+            printf("  %-13s  %.3f", storage, t.bits_per_weight);
+        }
+        printf("\n");
         uint64_t ne = numel(&t);
         params += ne;
         bytes += t.nbytes;
@@ -139,6 +175,73 @@ static void print_table(const char *path, sdc_tensor_file *f, const char *filter
     for (size_t k = 0; k < n_totals; k++)
         printf("  %-5s %zu tensors, %s parameters\n", totals[k].dtype, totals[k].count,
                cli_group_digits(totals[k].params, b1, sizeof b1));
+}
+
+/* A bundle: the components from model.json, then each component file. */
+static int inspect_bundle(sdc_context *ctx, const char *path, bool json, const char *filter)
+{
+    sdc_bundle_info *info = NULL;
+    if (sdc_bundle_info_open(ctx, path, &info) != SDC_STATUS_OK) {
+        cli_report("inspect", ctx);
+        return CLI_EXIT_FAILURE;
+    }
+    size_t n = sdc_bundle_info_component_count(info);
+    char b1[32], b2[32];
+    if (json) {
+        printf("{\"bundle\": ");
+        cli_json_string(stdout, path);
+        printf(", \"family\": \"%s\", \"weights\": \"%s\", \"components\": [",
+               sdc_bundle_info_family(info), sdc_bundle_info_weights(info));
+    } else {
+        printf("bundle:   %s\nfamily:   %s, weights %s\ncomponents:\n", path,
+               sdc_bundle_info_family(info), sdc_bundle_info_weights(info));
+        printf("  %-16s %-30s %-8s %5s %9s %15s %15s\n", "name", "class", "storage", "bits",
+               "bits/wt", "source bytes", "file bytes");
+        for (size_t i = 0; i < n; i++) {
+            sdc_bundle_component_info c;
+            sdc_bundle_info_component(info, i, &c);
+            printf("  %-16s %-30s %-8s %5d %9.3f %15s %15s\n", c.name, c.class_name,
+                   c.compression, c.bits, c.bits_per_weight,
+                   cli_group_digits(c.source_bytes, b1, sizeof b1),
+                   cli_group_digits(c.file_bytes, b2, sizeof b2));
+        }
+    }
+    int rc = CLI_EXIT_OK;
+    for (size_t i = 0; i < n && rc == CLI_EXIT_OK; i++) {
+        sdc_bundle_component_info c;
+        sdc_bundle_info_component(info, i, &c);
+        size_t len = strlen(path) + strlen(c.file) + 2;
+        char *file = malloc(len);
+        sdc_tensor_file *f = NULL;
+        if (!file) {
+            fprintf(stderr, "sdc inspect: out of memory\n");
+            rc = CLI_EXIT_FAILURE;
+            break;
+        }
+        snprintf(file, len, "%s/%s", path, c.file);
+        if (json)
+            printf("%s\n {\"name\": \"%s\", \"class\": \"%s\", \"compression\": \"%s\", "
+                   "\"bits\": %d, \"bits_per_weight\": %.4f, \"source_bytes\": %llu, "
+                   "\"file_bytes\": %llu, \"file\": ",
+                   i ? "," : "", c.name, c.class_name, c.compression, c.bits, c.bits_per_weight,
+                   (unsigned long long)c.source_bytes, (unsigned long long)c.file_bytes);
+        if (sdc_tensor_file_open(ctx, file, &f) != SDC_STATUS_OK) {
+            cli_report("inspect", ctx);
+            rc = CLI_EXIT_FAILURE;
+        } else if (json) {
+            print_json(file, f, filter);
+            printf("}");
+        } else {
+            printf("\n");
+            print_table(file, f, filter);
+        }
+        sdc_tensor_file_close(f);
+        free(file);
+    }
+    if (json)
+        printf("]}\n");
+    sdc_bundle_info_close(info);
+    return rc;
 }
 
 int cmd_inspect(int argc, char **argv)
@@ -178,6 +281,11 @@ int cmd_inspect(int argc, char **argv)
     if (!ctx)
         return CLI_EXIT_FAILURE;
     int rc = CLI_EXIT_OK;
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        rc = inspect_bundle(ctx, path, json, filter);
+        goto flush;
+    }
     sdc_tensor_file *f = NULL;
     if (sdc_tensor_file_open(ctx, path, &f) != SDC_STATUS_OK) {
         cli_report("inspect", ctx);
@@ -188,11 +296,12 @@ int cmd_inspect(int argc, char **argv)
         print_json(path, f, filter);
     else
         print_table(path, f, filter);
+    sdc_tensor_file_close(f);
+flush:
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "sdc inspect: cannot write the output\n");
         rc = CLI_EXIT_FAILURE;
     }
-    sdc_tensor_file_close(f);
 done:
     sdc_context_destroy(ctx);
     return rc;

@@ -8,6 +8,12 @@
 #include <string.h>
 
 static const cli_command commands[] = {
+    {"analyze", "measure per-layer palettization sensitivity, write mixed-bit recipes",
+     cmd_analyze},
+    {"bench", "time each model component against the machine's sgemm rate", cmd_bench},
+    {"convert", "convert a model into a compact sdc bundle (f16, palettized, int8)", cmd_convert},
+    {"generate", "generate images from a prompt (text to image, image to image, inpainting)",
+     cmd_generate},
     {"inspect", "show the tensors, dtypes, shapes and metadata of a model file", cmd_inspect},
     {"tokenize", "show the token ids of a prompt and what truncation cuts off", cmd_tokenize},
 };

@@ -1,9 +1,12 @@
 /*
  * util.c — small helpers shared by the subcommands: context creation, error reports, number
- * formatting, JSON string output.
+ * formatting, JSON string output, strict number parsing.
  */
 #include "cli.h"
 
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 bool cli_is_help(const char *arg)
@@ -74,4 +77,62 @@ void cli_json_string(FILE *out, const char *s)
         }
     }
     fputc('"', out);
+}
+
+/* Digits with at most one leading '-' (when negatives are allowed) and nothing else. */
+static bool all_digits(const char *s, bool allow_minus)
+{
+    if (allow_minus && *s == '-')
+        s++;
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
+
+bool cli_parse_long(const char *s, long min, long max, long *out)
+{
+    if (!all_digits(s, min < 0))
+        return false;
+    errno = 0;
+    long v = strtol(s, NULL, 10);
+    if (errno == ERANGE || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool cli_parse_u64(const char *s, uint64_t *out)
+{
+    if (!all_digits(s, false))
+        return false;
+    errno = 0;
+    unsigned long long v = strtoull(s, NULL, 10);
+    if (errno == ERANGE)
+        return false;
+    *out = (uint64_t)v;
+    return true;
+}
+
+bool cli_parse_double(const char *s, double min, double max, double *out)
+{
+    /* strtod alone would also take leading spaces, "inf", "nan" and hex floats */
+    bool digit = false;
+    for (const char *p = s; *p; p++) {
+        if (*p >= '0' && *p <= '9')
+            digit = true;
+        else if (!strchr("+-.eE", *p))
+            return false;
+    }
+    if (!digit)
+        return false;
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v) || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
 }

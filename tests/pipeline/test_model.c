@@ -1,0 +1,283 @@
+/*
+ * sdc_model_open (src/pipeline/model.c): what it says about the tiny diffusers folders and
+ * single files (family from the weights, inpainting, prediction type and its override,
+ * default scheduler and size, safety checker), and the one-line errors for what is wrong with
+ * a model: missing or unreadable paths, folders that are not pipelines, truncated checkpoints,
+ * a missing tensor, a wrong shape, a missing component, mixed families, SDXL (issue 11).
+ */
+#include "models/model_test.h"
+#include "pipeline_test.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+static sdc_context *ctx;
+
+static void check_info(const char *path, const sdc_model_params *mp, const char *family,
+                       int inpainting, const char *prediction, const char *scheduler, int size,
+                       int safety, const char *name)
+{
+    sdc_model *m = NULL;
+    sdc_status st = sdc_model_open(ctx, path, mp, &m);
+    CHECK_MSG(st == SDC_STATUS_OK, "%s: %s", path, sdc_context_errmsg(ctx));
+    if (!m)
+        return;
+    sdc_model_info info;
+    sdc_model_get_info(m, &info);
+    CHECK_EQ_STR(info.family, family);
+    CHECK_EQ_INT(info.inpainting, inpainting);
+    CHECK_EQ_STR(info.prediction_type, prediction);
+    CHECK_EQ_STR(info.default_scheduler, scheduler);
+    CHECK_EQ_INT(info.default_width, size);
+    CHECK_EQ_INT(info.default_height, size);
+    CHECK_EQ_INT(info.has_safety_checker, safety);
+    CHECK_EQ_STR(info.name, name);
+    sdc_model_close(m);
+}
+
+static void test_info(void)
+{
+    /* Folders: sample_size 8 of the tiny UNets -> 64 pixels. */
+    check_info(PT_MODELS "sd1-tiny", NULL, "sd1", 0, "epsilon", "pndm", 64, 1, "sd1-tiny");
+    check_info(PT_MODELS "sd1-tiny/", NULL, "sd1", 0, "epsilon", "pndm", 64, 1, "sd1-tiny");
+    check_info(PT_MODELS "sd2-tiny", NULL, "sd2", 0, "v_prediction", "ddim", 64, 0, "sd2-tiny");
+    check_info(PT_MODELS "sd1-inpaint-tiny", NULL, "sd1", 1, "epsilon", "pndm", 64, 0,
+               "sd1-inpaint-tiny");
+    /* Single files: SD 1.5's PNDM at 512, SD 2.1's v-prediction DDIM at 768. */
+    check_info(PT_MODELS "sd1-tiny.safetensors", NULL, "sd1", 0, "epsilon", "pndm", 512, 0,
+               "sd1-tiny");
+    check_info(PT_MODELS "sd1-tiny.ckpt", NULL, "sd1", 0, "epsilon", "pndm", 512, 0, "sd1-tiny");
+    check_info(PT_MODELS "sd2-tiny.safetensors", NULL, "sd2", 0, "v_prediction", "ddim", 768, 0,
+               "sd2-tiny");
+    sdc_model_params mp = sdc_model_default_params();
+    mp.prediction_type = "epsilon";
+    check_info(PT_MODELS "sd2-tiny.ckpt", &mp, "sd2", 0, "epsilon", "ddim", 512, 0, "sd2-tiny");
+    mp.reduce_memory = 1;
+    mp.prediction_type = "v_prediction";
+    check_info(PT_MODELS "sd1-tiny", &mp, "sd1", 0, "v_prediction", "pndm", 64, 1, "sd1-tiny");
+}
+
+/* The prediction override reaches the scheduler: epsilon on the v-prediction SD 2.x model
+ * changes the image. */
+static void test_prediction_override_used(void)
+{
+    sdc_model_params mp = sdc_model_default_params();
+    sdc_generation_params p = sdc_generation_default_params();
+    p.prompt = "a house";
+    p.steps = 2;
+    p.width = p.height = 64;
+    uint8_t first[64 * 64 * 3];
+    for (int i = 0; i < 2; i++) {
+        mp.prediction_type = i ? "epsilon" : NULL;
+        sdc_model *m = NULL;
+        sdc_generation *g = NULL;
+        CHECK(sdc_model_open(ctx, PT_MODELS "sd2-tiny", &mp, &m) == SDC_STATUS_OK);
+        CHECK(m && sdc_generation_create(ctx, m, &g) == SDC_STATUS_OK);
+        CHECK(g && sdc_generation_run(g, &p) == SDC_STATUS_OK);
+        const sdc_image *im = g ? sdc_generation_image(g, 0) : NULL;
+        if (im && i == 0)
+            memcpy(first, im->pixels, sizeof first);
+        if (im && i == 1)
+            CHECK_MSG(memcmp(first, im->pixels, sizeof first) != 0,
+                      "prediction_type \"epsilon\" made no difference");
+        sdc_generation_destroy(g);
+        sdc_model_close(m);
+    }
+}
+
+/* A failed open: the status, a message of one line containing `want`, no model. */
+static void check_open_fails(const char *path, const sdc_model_params *mp, sdc_status status,
+                             const char *want)
+{
+    sdc_model *m = (sdc_model *)1;
+    sdc_status st = sdc_model_open(ctx, path, mp, &m);
+    const char *msg = sdc_context_errmsg(ctx);
+    CHECK_MSG(st == status, "%s: status %s, expected %s (%s)", path, sdc_status_string(st),
+              sdc_status_string(status), msg);
+    CHECK(m == NULL);
+    CHECK_CONTAINS(msg, want);
+    CHECK_MSG(strchr(msg, '\n') == NULL, "message of more than one line: %s", msg);
+    if (getenv("SDC_TEST_VERBOSE"))
+        fprintf(stderr, "  %s\n", msg);
+}
+
+static bool copy_prefix(const char *src, const char *dst, double fraction)
+{
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    bool ok = in && out;
+    if (ok) {
+        fseek(in, 0, SEEK_END);
+        long size = ftell(in);
+        fseek(in, 0, SEEK_SET);
+        long keep = (long)((double)size * fraction);
+        char buf[65536];
+        while (ok && keep > 0) {
+            size_t n = fread(buf, 1, keep < (long)sizeof buf ? (size_t)keep : sizeof buf, in);
+            ok = n > 0 && fwrite(buf, 1, n, out) == n;
+            keep -= (long)n;
+        }
+    }
+    if (in)
+        fclose(in);
+    if (out)
+        fclose(out);
+    CHECK_MSG(ok, "copying %s", src);
+    return ok;
+}
+
+static void test_bad_paths(void)
+{
+    check_open_fails(PT_MODELS "no-such-model", NULL, SDC_STATUS_IO, "no-such-model");
+    check_open_fails(PT_MODELS "sd1-tiny/unet", NULL, SDC_STATUS_NOT_FOUND, "model_index.json");
+    check_open_fails(SDC_TEST_DATA_DIR "/clip/LICENSE", NULL, SDC_STATUS_FORMAT, "LICENSE");
+    sdc_model_params mp = sdc_model_default_params();
+    mp.prediction_type = "sample";
+    check_open_fails(PT_MODELS "sd1-tiny", &mp, SDC_STATUS_INVALID_ARGUMENT, "\"sample\"");
+    check_open_fails(PT_MODELS "sdxl-tiny", NULL, SDC_STATUS_UNSUPPORTED, "issue 11");
+    check_open_fails(PT_MODELS "sdxl-tiny.safetensors", NULL, SDC_STATUS_UNSUPPORTED, "issue 11");
+}
+
+static void test_truncated(void)
+{
+    static const char *const names[] = {"sd1-tiny.safetensors", "sd1-tiny.ckpt"};
+    for (int i = 0; i < 2; i++) {
+        char src[512], dst[512];
+        snprintf(src, sizeof src, "%s%s", PT_MODELS, names[i]);
+        snprintf(dst, sizeof dst, "%s", test_tmp_path(names[i]));
+        if (copy_prefix(src, dst, 0.6)) {
+            sdc_model *m = (sdc_model *)1;
+            sdc_status st = sdc_model_open(ctx, dst, NULL, &m);
+            const char *msg = sdc_context_errmsg(ctx);
+            CHECK_MSG(st == SDC_STATUS_FORMAT || st == SDC_STATUS_IO, "%s: %s", dst, msg);
+            CHECK(m == NULL);
+            CHECK_CONTAINS(msg, dst);
+            CHECK(strchr(msg, '\n') == NULL);
+            if (getenv("SDC_TEST_VERBOSE"))
+                fprintf(stderr, "  %s\n", msg);
+        }
+        remove(dst);
+    }
+}
+
+static void test_missing_tensor_and_wrong_shape(void)
+{
+    const char *src = PT_MODELS "sd1-tiny.safetensors";
+    const char *dst = test_tmp_path("modified.safetensors");
+    if (mt_write_modified(ctx, src, dst, "model.diffusion_model.out.0.weight", NULL, 0, NULL, NULL))
+        check_open_fails(dst, NULL, SDC_STATUS_NOT_FOUND, "norm_out");
+    int64_t shape[1] = {32};
+    if (mt_write_modified(ctx, src, dst, NULL,
+                          "cond_stage_model.transformer.text_model.final_layer_norm.weight", 1,
+                          shape, NULL))
+        check_open_fails(dst, NULL, SDC_STATUS_SHAPE, "final_layer_norm.weight");
+    remove(dst);
+}
+
+/* A copy of sd1-tiny as symbolic links, without `skip`. */
+static const char *link_folder(const char *name, const char *skip)
+{
+    static char dir[512];
+    snprintf(dir, sizeof dir, "%s", test_tmp_path(name));
+    mkdir(dir, 0755);
+    static const char *const parts[] = {
+        "model_index.json", "scheduler",        "text_encoder", "tokenizer", "unet", "vae",
+        "safety_checker",   "feature_extractor"};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        if (skip && strcmp(parts[i], skip) == 0)
+            continue;
+        char target[512], link[1024];
+        snprintf(target, sizeof target, "%ssd1-tiny/%s", PT_MODELS, parts[i]);
+        snprintf(link, sizeof link, "%s/%s", dir, parts[i]);
+        unlink(link);
+        CHECK(symlink(target, link) == 0);
+    }
+    return dir;
+}
+
+static void remove_folder(const char *dir)
+{
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    char *out = NULL;
+    test_capture(cmd, &out);
+    free(out);
+}
+
+static void test_missing_component(void)
+{
+    const char *dir = link_folder("no-unet", "unet");
+    check_open_fails(dir, NULL, SDC_STATUS_NOT_FOUND, "unet");
+    sdc_model_params mp = sdc_model_default_params();
+    mp.reduce_memory = 1;
+    check_open_fails(dir, &mp, SDC_STATUS_NOT_FOUND, "unet");
+    remove_folder(dir);
+    dir = link_folder("no-tokenizer", "tokenizer");
+    check_open_fails(dir, NULL, SDC_STATUS_NOT_FOUND, "tokenizer");
+    remove_folder(dir);
+}
+
+/* A single file with SD 2.x's text encoder and SD 1.x's UNet and VAE. */
+static void test_mixed_families(void)
+{
+    sdc_st_file *a = NULL, *b = NULL;
+    CHECK(sdc_st_open(ctx, PT_MODELS "sd1-tiny.safetensors", &a) == SDC_STATUS_OK);
+    CHECK(sdc_st_open(ctx, PT_MODELS "sd2-tiny.safetensors", &b) == SDC_STATUS_OK);
+    if (!a || !b) {
+        sdc_st_close(a);
+        sdc_st_close(b);
+        return;
+    }
+    sdc_st_entry *e = calloc(a->n_tensors + b->n_tensors, sizeof *e);
+    size_t n = 0;
+    for (int f = 0; e && f < 2; f++) {
+        const sdc_st_file *src = f ? b : a;
+        for (size_t i = 0; i < src->n_tensors; i++) {
+            const sdc_st_tensor *t = &src->tensors[i];
+            bool text = strncmp(t->name, "cond_stage_model.", 17) == 0;
+            if (text != (f == 1))
+                continue;
+            e[n] = (sdc_st_entry){
+                .name = t->name, .dtype = t->dtype, .ndim = t->ndim, .data = t->data};
+            memcpy(e[n].shape, t->shape, sizeof e[n].shape);
+            n++;
+        }
+    }
+    const char *dst = test_tmp_path("mixed.safetensors");
+    CHECK(e && sdc_st_write(ctx, dst, e, n, NULL, 0) == SDC_STATUS_OK);
+    free(e);
+    sdc_st_close(a);
+    sdc_st_close(b);
+    check_open_fails(dst, NULL, SDC_STATUS_FORMAT, "mixes two model families");
+    remove(dst);
+}
+
+static void test_scheduler_list(void)
+{
+    const char *name = NULL, *cls = NULL, *desc = NULL;
+    size_t n = sdc_scheduler_list(0, &name, &cls, &desc);
+    CHECK(n >= 10);
+    CHECK_EQ_STR(name, "euler_a");
+    CHECK(cls && desc);
+    CHECK_EQ_INT(sdc_scheduler_list(n, NULL, NULL, NULL), n);
+    bool has_pndm = false;
+    for (size_t i = 0; i < n; i++) {
+        sdc_scheduler_list(i, &name, NULL, NULL);
+        has_pndm = has_pndm || strcmp(name, "pndm") == 0;
+    }
+    CHECK(has_pndm);
+}
+
+int main(void)
+{
+    ctx = pt_context();
+    RUN(test_info);
+    RUN(test_prediction_override_used);
+    RUN(test_bad_paths);
+    RUN(test_truncated);
+    RUN(test_missing_tensor_and_wrong_shape);
+    RUN(test_missing_component);
+    RUN(test_mixed_families);
+    RUN(test_scheduler_list);
+    sdc_context_destroy(ctx);
+    return test_finish();
+}
