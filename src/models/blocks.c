@@ -282,23 +282,43 @@ release:
     return st;
 }
 
-sdc_status sdc_upsample_forward(sdc_fwd *f, const sdc_weight *w, const float *bias,
-                                const sdc_tensor *x, sdc_tensor *out)
+sdc_status sdc_upsample_to_forward(sdc_fwd *f, const sdc_weight *w, const float *bias,
+                                   const sdc_tensor *x, int64_t out_h, int64_t out_w,
+                                   sdc_tensor *out)
 {
     sdc_status st;
     int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    if (out_h < 2 * H - 1 || out_h > 2 * H || out_w < 2 * W - 1 || out_w > 2 * W)
+        return sdc_fail(f->ctx, SDC_STATUS_SHAPE,
+                        "upsample: %lldx%lld cannot become %lldx%lld (2n or 2n - 1 per side)",
+                        (long long)H, (long long)W, (long long)out_h, (long long)out_w);
     sdc_fwd_mark m = sdc_fwd_get_mark(f);
-    TRY(release, sdc_fwd_tensor4(f, B, w->shape[0], 2 * H, 2 * W, out));
+    TRY(release, sdc_fwd_tensor4(f, B, w->shape[0], out_h, out_w, out));
     sdc_fwd_mark temps = sdc_fwd_get_mark(f);
     sdc_tensor up;
     TRY(release, sdc_fwd_tensor4(f, B, C, 2 * H, 2 * W, &up));
     TRY(release, sdc_fwd_upsample2x(f, x, &up));
+    if (out_h != 2 * H || out_w != 2 * W) {
+        /* Nearest to 2n - 1 = the 2x rows and columns without the last: crop to a
+         * contiguous tensor for the convolution. */
+        sdc_tensor cropped, view = sdc_tensor_slice(&up, 2, 0, out_h);
+        view = sdc_tensor_slice(&view, 3, 0, out_w);
+        TRY(release, sdc_fwd_tensor4(f, B, C, out_h, out_w, &cropped));
+        TRY(release, sdc_fwd_copy(f, &view, &cropped));
+        up = cropped;
+    }
     TRY(release, sdc_fwd_conv2d(f, &up, w, bias, 1, 1, out));
     sdc_fwd_reset_to(f, temps);
     return SDC_STATUS_OK;
 release:
     sdc_fwd_reset_to(f, m);
     return st;
+}
+
+sdc_status sdc_upsample_forward(sdc_fwd *f, const sdc_weight *w, const float *bias,
+                                const sdc_tensor *x, sdc_tensor *out)
+{
+    return sdc_upsample_to_forward(f, w, bias, x, 2 * x->shape[2], 2 * x->shape[3], out);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -857,8 +877,16 @@ sdc_status sdc_unet_up_block_forward(sdc_fwd *f, const sdc_unet_up_block *b, sdc
                                     temb, context));
     }
     if (b->has_upsampler) {
+        /* diffusers' upsample_size: the size of the skip the next block takes first, which
+         * differs from 2x when a latent side is not a multiple of 2^levels. */
+        int64_t out_h = 2 * h->shape[2], out_w = 2 * h->shape[3];
+        if (*n_skips > 0) {
+            out_h = skips[*n_skips - 1].shape[2];
+            out_w = skips[*n_skips - 1].shape[3];
+        }
         sdc_tensor out;
-        TRY_RETURN(sdc_upsample_forward(f, &b->upsampler, b->upsampler_bias, h, &out));
+        TRY_RETURN(sdc_upsample_to_forward(f, &b->upsampler, b->upsampler_bias, h, out_h, out_w,
+                                           &out));
         TRY_RETURN(sdc_fwd_keep(f, h_mark, &out));
         *h = out;
     }

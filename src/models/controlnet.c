@@ -227,12 +227,10 @@ static sdc_status forward(sdc_fwd *f, const sdc_controlnet *cn, const sdc_contro
     int64_t want_sample[4] = {-1, c->in_channels, -1, -1};
     TRY_RETURN(sdc_check_input(f->ctx, "ControlNet sample", in->sample, 4, want_sample));
     int64_t B = in->sample->shape[0], H = in->sample->shape[2], W = in->sample->shape[3];
-    int64_t factor = (int64_t)1 << (c->n_levels - 1);
     int64_t cond_factor = (int64_t)1 << (cn->config.n_conditioning_levels - 1);
-    if (H == 0 || W == 0 || H % factor != 0 || W % factor != 0)
-        return sdc_fail(f->ctx, SDC_STATUS_SHAPE,
-                        "ControlNet: sample %lldx%lld must be a non-empty multiple of %lld",
-                        (long long)W, (long long)H, (long long)factor);
+    if (H == 0 || W == 0)
+        return sdc_fail(f->ctx, SDC_STATUS_SHAPE, "ControlNet: sample %lldx%lld is empty",
+                        (long long)W, (long long)H);
     int64_t want_ctx[3] = {B, -1, c->cross_attention_dim};
     TRY_RETURN(
         sdc_check_input(f->ctx, "encoder_hidden_states", in->encoder_hidden_states, 3, want_ctx));

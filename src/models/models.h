@@ -290,6 +290,12 @@ sdc_status sdc_downsample_forward(sdc_fwd *f, const sdc_weight *w, const float *
 /* Upsample2D: nearest 2x, then 3x3 conv w [O, C, 3, 3] with padding 1. *out from f. */
 sdc_status sdc_upsample_forward(sdc_fwd *f, const sdc_weight *w, const float *bias,
                                 const sdc_tensor *x, sdc_tensor *out);
+/* The same to an explicit size out_h x out_w, each 2n or 2n - 1 for an input side n: the
+ * UNet's upsample_size when a latent side is not a multiple of 2^levels (torch's nearest
+ * interpolation to 2n - 1 picks exactly the rows of the 2x upsample minus the last). */
+sdc_status sdc_upsample_to_forward(sdc_fwd *f, const sdc_weight *w, const float *bias,
+                                   const sdc_tensor *x, int64_t out_h, int64_t out_w,
+                                   sdc_tensor *out);
 
 /* diffusers Attention: q = to_q(x), k = to_k(c), v = to_v(c) split into heads, scaled
  * dot-product attention (scale head_dim^-0.5), to_out.0. */

@@ -482,11 +482,11 @@ static sdc_status forward(sdc_fwd *f, const sdc_unet *u, const sdc_unet_inputs *
     int64_t want_sample[4] = {-1, c->in_channels, -1, -1};
     TRY_RETURN(sdc_check_input(f->ctx, "UNet sample", in->sample, 4, want_sample));
     int64_t B = in->sample->shape[0], H = in->sample->shape[2], W = in->sample->shape[3];
-    int64_t factor = (int64_t)1 << (c->n_levels - 1);
-    if (H == 0 || W == 0 || H % factor != 0 || W % factor != 0)
-        return sdc_fail(f->ctx, SDC_STATUS_SHAPE,
-                        "UNet: sample %lldx%lld must be a non-empty multiple of %lld", (long long)W,
-                        (long long)H, (long long)factor);
+    /* Any size: sides that are not multiples of 2^levels shrink by ceil(n / 2) on the way
+     * down and the up blocks grow back to their skips' sizes (diffusers' upsample_size). */
+    if (H == 0 || W == 0)
+        return sdc_fail(f->ctx, SDC_STATUS_SHAPE, "UNet: sample %lldx%lld is empty", (long long)W,
+                        (long long)H);
     int64_t want_ctx[3] = {B, -1, c->cross_attention_dim};
     TRY_RETURN(
         sdc_check_input(f->ctx, "encoder_hidden_states", in->encoder_hidden_states, 3, want_ctx));

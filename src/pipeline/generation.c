@@ -186,14 +186,6 @@ static sdc_status check_request(sdc_generation *gen, const sdc_generation_params
         st = check_size(ctx, "height", req->height);
     if (st != SDC_STATUS_OK)
         return st;
-    /* sdc's UNet halves the latents n_levels - 1 times without diffusers' odd-size upsampling,
-     * so the sides must divide evenly all the way down. */
-    int unet_multiple = 8 << (m->unet_config.n_levels - 1);
-    if (req->width % unet_multiple || req->height % unet_multiple)
-        return sdc_fail(ctx, SDC_STATUS_INVALID_ARGUMENT,
-                        "size %dx%d: this model's UNet needs sides that are multiples of %d "
-                        "(its latents are halved %d times)",
-                        req->width, req->height, unet_multiple, m->unet_config.n_levels - 1);
     req->n_images = p->image_count;
     req->latent_h = req->height / 8;
     req->latent_w = req->width / 8;

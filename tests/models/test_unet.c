@@ -123,6 +123,55 @@ static void test_sdxl_refiner(void)
     sdc_unet_destroy(unet);
 }
 
+/* Latent sides that are not multiples of 2^levels (any image side that is a multiple of 8):
+ * each up block upsamples to the size of the skip it meets, as diffusers' upsample_size does
+ * (tools/reference/gen_unet_sizes.py). */
+static void check_odd_size(const char *model_dir, const char *fixture)
+{
+    sdc_unet *unet = open_folder(model_dir);
+    sdc_st_file *st = NULL;
+    if (!unet || sdc_st_open(ctx, fixture, &st) != SDC_STATUS_OK) {
+        CHECK_MSG(false, "%s: %s", fixture, sdc_context_errmsg(ctx));
+        sdc_unet_destroy(unet);
+        return;
+    }
+    bool text_time = sdc_unet_get_config(unet)->text_time;
+    mt_array sample = {0}, context = {0}, text_embeds = {0}, time_ids = {0}, ref = {0};
+    if (mt_st_array(ctx, st, "sample", &sample) &&
+        mt_st_array(ctx, st, "encoder_hidden_states", &context) &&
+        mt_st_array(ctx, st, "out", &ref) &&
+        (!text_time || (mt_st_array(ctx, st, "text_embeds", &text_embeds) &&
+                        mt_st_array(ctx, st, "time_ids", &time_ids)))) {
+        mt_array out = mt_array_new(ctx, 4, ref.t.shape);
+        float t[2] = {801.0f, 801.0f};
+        sdc_unet_inputs in = {
+            .sample = &sample.t,
+            .timesteps = t,
+            .encoder_hidden_states = &context.t,
+            .text_embeds = text_time ? &text_embeds.t : NULL,
+            .time_ids = text_time ? &time_ids.t : NULL,
+        };
+        sdc_status s = mt_unet_run_exact(ctx, unet, &in, &out.t, NULL);
+        CHECK_MSG(s == SDC_STATUS_OK, "%s: %s", fixture, sdc_context_errmsg(ctx));
+        MT_CHECK_CLOSE_REL(fixture, &out.t, &ref.t);
+        mt_array_free(&out);
+    }
+    mt_array_free(&sample);
+    mt_array_free(&context);
+    mt_array_free(&text_embeds);
+    mt_array_free(&time_ids);
+    mt_array_free(&ref);
+    sdc_st_close(st);
+    sdc_unet_destroy(unet);
+}
+
+static void test_odd_latent_sizes(void)
+{
+    check_odd_size(MODELS "sd1-tiny/unet", OUTPUTS "unet_sd1_9x11.safetensors");
+    check_odd_size(MODELS "sd1-tiny/unet", OUTPUTS "unet_sd1_10x14.safetensors");
+    check_odd_size(MODELS "sdxl-tiny/unet", OUTPUTS "unet_sdxl_9x11.safetensors");
+}
+
 /* Issue 5, acceptance 3: at most 600 MB of activations (everything but the weights) for a
  * real-size SD 1.5 UNet at a 64 x 64 latent, batch 2, 77 tokens. The number is the forward
  * pass's own measuring run; test_unet_memory.c runs it in an arena of exactly that size. */
@@ -181,8 +230,9 @@ static void test_input_errors(void)
                    "encoder_hidden_states has shape [2, 77, 64]", "[2, *, 192]");
     in.encoder_hidden_states = &context.t;
     in.sample = &odd.t;
+    /* any latent size is fine, but the output must have the sample's */
     MT_CHECK_ERROR(ctx, sdc_unet_forward(ctx, unet, &scratch, &in, &out.t), SDC_STATUS_SHAPE,
-                   "multiple of 4", NULL);
+                   "UNet output has shape [2, 4, 8, 12], expected [2, 4, 6, 12]", NULL);
     in.sample = &sample.t;
     in.text_embeds = NULL;
     MT_CHECK_ERROR(ctx, sdc_unet_forward(ctx, unet, &scratch, &in, &out.t),
@@ -317,6 +367,7 @@ int main(void)
     RUN(test_sd2);
     RUN(test_sdxl);
     RUN(test_sdxl_refiner);
+    RUN(test_odd_latent_sizes);
     RUN(test_sd15_activation_memory);
     RUN(test_input_errors);
     RUN(test_load_errors);

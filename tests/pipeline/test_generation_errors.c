@@ -57,8 +57,14 @@ static void test_sizes(void)
     p.height = 60;
     check_fails(gen, &p, SDC_STATUS_INVALID_ARGUMENT, "height 60");
     p = base();
-    p.width = 48; /* a multiple of 8, but the tiny UNet halves its latents twice */
-    check_fails(gen, &p, SDC_STATUS_INVALID_ARGUMENT, "multiples of 32");
+    p.width = 72; /* any multiple of 8 works, also when the UNet's levels do not divide it */
+    p.height = 88;
+    CHECK_MSG(sdc_generation_run(gen, &p) == SDC_STATUS_OK, "%s", sdc_generation_errmsg(gen));
+    CHECK_EQ_INT(sdc_generation_image_count(gen), 1);
+    if (sdc_generation_image_count(gen) == 1) {
+        CHECK_EQ_INT(sdc_generation_image(gen, 0)->width, 72);
+        CHECK_EQ_INT(sdc_generation_image(gen, 0)->height, 88);
+    }
     p = base();
     p.width = -8;
     check_fails(gen, &p, SDC_STATUS_INVALID_ARGUMENT, "width -8");

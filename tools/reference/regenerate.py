@@ -35,6 +35,7 @@ GENERATORS = [
     "gen_schedulers_exact",
     "gen_models",
     "gen_pipelines",
+    "gen_unet_sizes",
 ]
 
 COMMAND = "python tools/reference/regenerate.py"
