@@ -279,6 +279,29 @@ sdc_status sdc_image_save_png(sdc_context *ctx, const char *path, const sdc_imag
 /* Frees pixels that sdc allocated and zeroes the struct. NULL pixels are allowed. */
 void sdc_image_release(sdc_context *ctx, sdc_image *image);
 
+/* Canny edge detection, the usual preprocessing of a photo for a Canny ControlNet. Steps as
+ * OpenCV's cv2.Canny (in spirit, not bit for bit): the image made gray (ITU-R 601 luma, as
+ * Pillow's convert("L")), a Gaussian blur, 3x3 Sobel gradients with the magnitude |gx| + |gy|
+ * (cv2.Canny's default L1 norm, on the unscaled Sobel sums), non-maximum suppression along the
+ * gradient direction (rounded to 0, 45, 90 or 135 degrees), then hysteresis: pixels above
+ * high_threshold are edges, pixels above low_threshold are edges when 8-connected to one. */
+typedef struct sdc_canny_params {
+    int low_threshold;  /* default 100 (diffusers' ControlNet examples: cv2.Canny(image, 100, 200)) */
+    int high_threshold; /* default 200; >= low_threshold */
+    float blur_sigma;   /* Gaussian blur before the gradients (a 5x5 kernel at the default 1.0,
+                           size 2 ceil(3 sigma) + 1); 0 = none, as cv2.Canny itself does */
+} sdc_canny_params;
+
+/* low 100, high 200, blur sigma 1.0. */
+sdc_canny_params sdc_canny_default_params(void);
+
+/* *out = the edges of `image` (1, 3 or 4 channels) as an RGB image of the same size: white
+ * (255) edge pixels, one pixel wide, on black, the form ControlNet canny models take. params
+ * may be NULL. Pixels from the context's allocator (sdc_image_release); deterministic; on
+ * failure *out is zeroed. */
+sdc_status sdc_image_canny(sdc_context *ctx, const sdc_image *image,
+                           const sdc_canny_params *params, sdc_image *out);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Models                                                                                     */
 
@@ -294,27 +317,42 @@ typedef struct sdc_model_params {
      * which cannot say. */
     const char *prediction_type;
     /* Load each component just before its phase of a generation and release it after
-     * (text encoder -> VAE encoder for img2img -> UNet -> VAE -> safety checker), lowering peak
-     * memory at the cost of load time. sdc_model_open still loads each once to check it. */
+     * (text encoders -> VAE encoder for img2img -> UNet and ControlNets -> VAE -> safety
+     * checker), lowering peak memory at the cost of load time. sdc_model_open still loads each
+     * once to check it. */
     int reduce_memory;
+    /* Another VAE to use instead of the model's own, for decoding and for encoding init images
+     * (e.g. an fp16-safe SDXL VAE): a diffusers VAE folder (config.json + weights, or a
+     * pipeline folder holding vae/) whose config gives the scaling factor, or one .safetensors
+     * / .ckpt file of VAE weights (diffusers names, LDM names as Stability AI's VAE files have
+     * them, or a checkpoint's first_stage_model.*), which takes the family's scaling factor
+     * (0.18215 SD 1.x/2.x, 0.13025 SDXL). Its latent channels must be the model's. NULL = the
+     * model's own. Every VAE computes in float32 in sdc (diffusers upcasts the SDXL VAE, which
+     * overflows in float16, for the same reason); f16 weights are read as they are stored. */
+    const char *vae;
 } sdc_model_params;
 
 sdc_model_params sdc_model_default_params(void);
 
-/* Opens a diffusers folder (model_index.json), a single-file checkpoint (.safetensors or
- * .ckpt; the family is detected from the weights) or a converted sdc bundle (model.json).
- * Single files use the CLIP vocabulary built into the library and the scheduler their family
- * ships with (SD 1.x: SD 1.5's PNDM; SD 2.x: SD 2.1's v-prediction DDIM). SDXL models are
- * SDC_STATUS_UNSUPPORTED for now. Errors name the file (and the tensor or component) and what
- * was wrong, in one line. params may be NULL. On failure *out is NULL. The model's memory
- * comes from ctx; close it on a thread that may use ctx. */
+/* Opens a diffusers folder (model_index.json: SD 1.x/2.x, SDXL base with text_encoder_2,
+ * SDXL refiner with only text_encoder_2), a single-file checkpoint (.safetensors or .ckpt; the
+ * family is detected from the weights, SDXL from its conditioner.embedders.*), a converted sdc
+ * bundle (model.json), or a ControlNet: a diffusers ControlNetModel folder (config.json +
+ * weights), used only as a control of a generation (sdc_control). Single files use the CLIP
+ * vocabulary built into the library and the scheduler their family ships with (SD 1.x: SD
+ * 1.5's PNDM; SD 2.x: SD 2.1's v-prediction DDIM; SDXL base and refiner: their Euler). The
+ * family is decided from the weights: SDXL base (two text encoders, 6 time ids) or refiner
+ * (OpenCLIP bigG only, 5 time ids with the aesthetic score). Errors name the file (and the
+ * tensor or component) and what was wrong, in one line. params may be NULL. On failure *out
+ * is NULL. The model's memory comes from ctx; close it on a thread that may use ctx. */
 sdc_status sdc_model_open(sdc_context *ctx, const char *path, const sdc_model_params *params,
                           sdc_model **out);
 /* NULL is allowed. */
 void sdc_model_close(sdc_model *model);
 
 typedef struct sdc_model_info {
-    const char *family;            /* "sd1", "sd2", "sdxl", "sdxl-refiner" */
+    const char *family;            /* "sd1", "sd2", "sdxl", "sdxl-refiner"; a ControlNet: the
+                                      family of the models it steers */
     int inpainting;                /* 1 when the UNet takes 9 input channels */
     const char *prediction_type;   /* "epsilon" or "v_prediction" */
     const char *default_scheduler; /* the model's own scheduler, by sdc name ("pndm") */
@@ -322,10 +360,31 @@ typedef struct sdc_model_info {
     int default_width, default_height;
     int has_safety_checker;
     const char *name;              /* file name without extension, or folder name */
+    int controlnet;                /* 1: a ControlNet (only for sdc_control), not a pipeline */
+    int time_ids;                  /* SDXL's micro-conditioning ids: 6 (base: original size,
+                                      crop, target size), 5 (refiner: original size, crop,
+                                      aesthetic score); 0 for SD 1.x/2.x */
+    int force_zeros_for_empty_prompt; /* SDXL: an empty negative prompt conditions on zeros */
 } sdc_model_info;
 
 /* Strings stay valid while the model is open. */
 void sdc_model_get_info(const sdc_model *model, sdc_model_info *out);
+
+/* The networks of a model, in the order a generation uses them. */
+typedef struct sdc_model_component_info {
+    const char *name;       /* "text_encoder", "text_encoder_2", "unet", "vae", "safety_checker",
+                               "controlnet" */
+    const char *class_name; /* the diffusers / transformers class it reproduces */
+    const char *summary;    /* its configuration in one line (layers, widths, ...) */
+    uint64_t parameters;    /* values of its weights */
+    uint64_t bytes;         /* their bytes as stored (a compressed weight: all its parts) */
+    const char *dtype;      /* "F32", "F16", "BF16", ... or "mixed" */
+} sdc_model_component_info;
+
+size_t sdc_model_component_count(const sdc_model *model);
+/* index < count, else SDC_STATUS_INVALID_ARGUMENT. Strings stay valid while the model is open. */
+sdc_status sdc_model_component(const sdc_model *model, size_t index,
+                               sdc_model_component_info *out);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Schedulers and random sources                                                              */
@@ -363,6 +422,28 @@ typedef struct sdc_progress {
  * on, non-zero to cancel: the run then stops and returns SDC_STATUS_CANCELLED. */
 typedef int (*sdc_progress_fn)(void *user, const sdc_progress *progress);
 
+/* One ControlNet steering a generation, as diffusers' StableDiffusion(XL)ControlNet(Img2Img)
+ * pipelines run it with guess mode off: at every model call it runs on the UNet's input and
+ * conditioning and its residuals, times the conditioning scale, are added to the UNet's skip
+ * connections; several ControlNets' residuals are summed. */
+typedef struct sdc_control {
+    /* A ControlNet opened with sdc_model_open (sdc_model_info.controlnet) for the model's
+     * family and architecture: an SD 1.x ControlNet steers SD 1.x models only, an SDXL one
+     * SDXL base models. Must outlive the run. */
+    sdc_model *controlnet;
+    /* The conditioning image (edges, depth, pose, ... as the ControlNet was trained on), read
+     * during the run: converted to RGB, resized to the output size with Pillow's Lanczos
+     * (diffusers' control image processor) and taken as x / 255. */
+    const sdc_image *image;
+    float scale; /* controlnet_conditioning_scale; default 1.0 */
+    /* control_guidance_start / _end: the net acts at call i of n (of the base model's calls)
+     * unless i / n < start or (i + 1) / n > end. Defaults 0 and 1; 0 <= start < end <= 1. */
+    float start, end;
+} sdc_control;
+
+/* controlnet NULL, image NULL, scale 1, start 0, end 1. */
+sdc_control sdc_control_default(void);
+
 typedef struct sdc_generation_params {
     const char *prompt;          /* UTF-8; "" is allowed */
     const char *negative_prompt; /* NULL or "" = none */
@@ -396,9 +477,33 @@ typedef struct sdc_generation_params {
     int preview_every;           /* 0 = no previews; N = a preview every N model calls */
     sdc_progress_fn progress;
     void *progress_user;
+
+    /* SDXL micro-conditioning (diffusers' original_size, crops_coords_top_left, target_size)
+     * in pixels; 0 = diffusers' default: the output size for both sizes, (0, 0) for the crop.
+     * Ignored by SD 1.x/2.x. */
+    int original_width, original_height;
+    int crop_left, crop_top;
+    int target_width, target_height;
+    /* The SDXL refiner's time ids: aesthetic_score (default 6.0) for the prompt,
+     * negative_aesthetic_score (2.5) for the negative prompt. Used by "sdxl-refiner" models,
+     * as the refiner stage or on their own for image to image. */
+    float aesthetic_score, negative_aesthetic_score;
+    /* An SDXL refiner (or another SDXL base) that takes over the last part of the schedule
+     * on the same latents, as diffusers' "ensemble of expert denoisers": the model runs the
+     * calls whose timestep is >= round(1000 (1 - refiner_start)) (denoising_end), the refiner,
+     * with its own text encoder, scheduler of the same name and steps, and time ids, the
+     * remaining ones without adding noise (denoising_start), and its VAE decodes. The model must
+     * be an SDXL base; NULL = no refiner. Must outlive the run. */
+    sdc_model *refiner;
+    float refiner_start;         /* in (0, 1); default 0.8 */
+    /* ControlNets ([n_controls], read during the run) acting on the model's calls in text to
+     * image and image to image; not with a refiner's stage or inpainting. */
+    const sdc_control *controls;
+    int n_controls;
 } sdc_generation_params;
 
-/* steps 50, guidance 7.5, numpy noise, seed 0, one image, strength 0.8, the rest zero/NULL. */
+/* steps 50, guidance 7.5, numpy noise, seed 0, one image, strength 0.8, aesthetic scores 6.0
+ * and 2.5, refiner_start 0.8, the rest zero/NULL. */
 sdc_generation_params sdc_generation_default_params(void);
 
 typedef struct sdc_generation sdc_generation;
@@ -408,8 +513,8 @@ typedef struct sdc_generation sdc_generation;
 sdc_status sdc_generation_create(sdc_context *ctx, sdc_model *model, sdc_generation **out);
 void sdc_generation_destroy(sdc_generation *gen);
 
-/* Checks the parameters against the model (sizes, strength, mask size, scheduler name) and
- * runs the whole generation. Strings and images in params are read during the call only. On
+/* Checks the parameters against the model (sizes, strength, mask size, scheduler name, that
+ * the refiner and ControlNets fit the model) and runs the whole generation. Strings and images in params are read during the call only. On
  * failure (including SDC_STATUS_CANCELLED) no images are kept, not even an earlier run's, and
  * sdc_generation_errmsg says what failed in one line. */
 sdc_status sdc_generation_run(sdc_generation *gen, const sdc_generation_params *params);

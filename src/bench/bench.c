@@ -81,8 +81,8 @@ static sdc_status run_once(bench_state *b, sdc_bench_component component)
     sdc_arena_reset(&b->scratch);
     switch (component) {
     case SDC_BENCH_COMPONENT_TEXT_ENCODER:
-        return sdc_clip_text_encode(b->ctx, b->clip, &b->scratch, b->ids, 2,
-                                    b->t[0].shape[1], &b->clip_out);
+        return sdc_clip_text_encode(b->ctx, b->clip, &b->scratch, b->ids, 2, b->t[0].shape[1],
+                                    &b->clip_out);
     case SDC_BENCH_COMPONENT_UNET_STEP:
         return sdc_unet_forward(b->ctx, b->unet, &b->scratch, &b->unet_in, &b->t[5]);
     case SDC_BENCH_COMPONENT_VAE_DECODE:
@@ -96,8 +96,8 @@ static sdc_status run_once(bench_state *b, sdc_bench_component component)
                     (int)component);
 }
 
-static sdc_status component_dir(sdc_context *ctx, const char *model_dir, const char *sub,
-                                char *buf, size_t size)
+static sdc_status component_dir(sdc_context *ctx, const char *model_dir, const char *sub, char *buf,
+                                size_t size)
 {
     int n = snprintf(buf, size, "%s/%s", model_dir, sub);
     if (n < 0 || (size_t)n >= size)
@@ -305,8 +305,8 @@ sdc_status sdc_bench_run(sdc_context *ctx, const char *model_dir, sdc_bench_comp
     }
     out->flops = sdc_flops_get(ctx);
     qsort(times, (size_t)p.runs, sizeof times[0], compare_doubles);
-    out->seconds = p.runs % 2 ? times[p.runs / 2]
-                              : 0.5 * (times[p.runs / 2 - 1] + times[p.runs / 2]);
+    out->seconds =
+        p.runs % 2 ? times[p.runs / 2] : 0.5 * (times[p.runs / 2 - 1] + times[p.runs / 2]);
     out->seconds_min = times[0];
     out->gflops = out->seconds > 0 ? out->flops / out->seconds * 1e-9 : 0.0;
     out->scratch_bytes = b.scratch_bytes;

@@ -1,17 +1,8 @@
 /*
- * analyze.c — mixed-bit palettization pre-analysis, as Apple's ml-stable-diffusion
- * mixed_bit_compression_pre_analysis.py does it: every large UNet layer is palettized alone at
- * 1, 2, 4, 6 and 8 bits and the pipeline's final latents (fixed prompts and seed, one step) are
- * compared with the uncompressed model's (PSNR per prompt); then, per bit width, layers are
- * palettized cumulatively from the least to the most sensitive; an int8 baseline is measured;
- * recipes are built at PSNR thresholds spread between the original and the int8 baseline + 5 dB
- * and each is measured end to end. The JSON has the seed project's layout (model_version,
- * single_layer, cumulative, baselines, recipes) with diffusers module names.
- *
- * Deliberate differences: a trial's layers are compressed exactly as a bundle stores them (exact
- * k-means palettes in float16, computed on by the kernels), not simulated in float; the int8
- * baseline is sdc's --int8 (per output channel, weights of at least 2048 values) where the seed
- * quantizes every weight per tensor.
+ * analyze.c — mixed-bit palettization pre-analysis, as ml-stable-diffusion's
+ * mixed_bit_compression_pre_analysis.py: per-layer and cumulative sensitivity of the final latents
+ * at 1-8 bits, an int8 baseline, recipes at PSNR thresholds, in its JSON layout. Deliberate: layers
+ * are compressed as a bundle stores them (exact k-means, kernels decoding); int8 is sdc's --int8.
  */
 #include "convert/import.h"
 #include "pipeline/pipeline.h"
@@ -30,8 +21,8 @@ static const char *const SEED_PROMPTS[] = {
     "inflatable boats sit on the arizona river, and on the bank",
     "a white cat sitting under a white umbrella",
     "black bear standing in a field of grass under a tree.",
-    "a train that is parked on tracks and has graffiti writing on it, with a mountain range in "
-    "the background.",
+    ("a train that is parked on tracks and has graffiti writing on it, with a mountain range in "
+     "the background."),
     "a cake inside of a pan sitting in an oven.",
     "a table with paper plates and flowers in a home",
 };
@@ -43,9 +34,9 @@ sdc_analyze_params sdc_analyze_default_params(void)
 
 /* A layer under analysis and its compressed forms, made once. */
 typedef struct candidate {
-    const char *weight;  /* "<module>.weight", in the source store */
-    char *module;        /* the diffusers module name */
-    int64_t size;        /* elements */
+    const char *weight; /* "<module>.weight", in the source store */
+    char *module;       /* the diffusers module name */
+    int64_t size;       /* elements */
     int64_t rows;
     uint8_t *indices[N_NBITS];
     uint16_t *palette[N_NBITS];
@@ -60,7 +51,7 @@ typedef struct analysis {
     sdc_import *imp;
     const sdc_import_component *unet;
     sdc_unet_config config;
-    sdc_store *source;      /* the UNet's tensors as the source has them */
+    sdc_store *source; /* the UNet's tensors as the source has them */
     candidate *cands;
     size_t n_cands;
     int64_t total_size;
@@ -68,7 +59,7 @@ typedef struct analysis {
     sdc_st_tensor *int8_values, *int8_scales;
     sdc_model *model;
     sdc_generation *gen;
-    float **reference;      /* [n_prompts] final latents of the uncompressed model */
+    float **reference; /* [n_prompts] final latents of the uncompressed model */
     size_t latent_n;
 } analysis;
 
@@ -93,16 +84,21 @@ static sdc_status palette_of(analysis *a, candidate *c, int b)
         st = sdc_palettize(a->ctx, c->weight, values, c->rows, len, NBITS[b], c->rows,
                            SDC_DTYPE_F16, c->indices[b], c->palette[b], &sse);
     sdc_free(a->ctx, values);
-    c->index_t[b] = (sdc_st_tensor){.name = c->weight, .dtype = SDC_DTYPE_U8, .ndim = 2,
+    c->index_t[b] = (sdc_st_tensor){.name = c->weight,
+                                    .dtype = SDC_DTYPE_U8,
+                                    .ndim = 2,
                                     .shape = {c->rows, (int64_t)row_bytes},
                                     .data = c->indices[b]};
-    c->palette_t[b] = (sdc_st_tensor){.name = c->weight, .dtype = SDC_DTYPE_F16, .ndim = 2,
+    c->palette_t[b] = (sdc_st_tensor){.name = c->weight,
+                                      .dtype = SDC_DTYPE_F16,
+                                      .ndim = 2,
                                       .shape = {1, (int64_t)1 << NBITS[b]},
                                       .data = c->palette[b]};
     return st;
 }
 
-/* The int8 form of every weight sdc's --int8 compresses, for the linear 8-bit baseline. */
+/* The int8 form of every weight sdc's --int8 compresses, for the linear 8-bit baseline (the
+ * seed's baseline quantizes every module's weight per tensor; sdc measures what it would write). */
 static sdc_status make_int8(analysis *a)
 {
     size_t n = a->source->n_entries;
@@ -127,11 +123,11 @@ static sdc_status make_int8(analysis *a)
         else if ((st = sdc_store_entry_floats(a->source, e, values)) == SDC_STATUS_OK)
             st = sdc_quantize_int8(a->ctx, e->name, values, rows, numel / rows, q, scale, &sse);
         sdc_free(a->ctx, values);
-        a->int8_values[i] = (sdc_st_tensor){.name = e->name, .dtype = SDC_DTYPE_I8,
-                                            .ndim = e->ndim, .data = q};
+        a->int8_values[i] =
+            (sdc_st_tensor){.name = e->name, .dtype = SDC_DTYPE_I8, .ndim = e->ndim, .data = q};
         memcpy(a->int8_values[i].shape, e->shape, sizeof e->shape);
-        a->int8_scales[i] = (sdc_st_tensor){.name = e->name, .dtype = SDC_DTYPE_F32, .ndim = 1,
-                                            .shape = {rows}, .data = scale};
+        a->int8_scales[i] = (sdc_st_tensor){
+            .name = e->name, .dtype = SDC_DTYPE_F32, .ndim = 1, .shape = {rows}, .data = scale};
     }
     return st;
 }
@@ -246,9 +242,9 @@ static void metadata(sdc_json_writer *w, int nbits, bool cumulative)
 }
 
 typedef struct results {
-    double *single;   /* [N_NBITS][n_cands][n_prompts] */
-    double *cumul;    /* [N_NBITS][k][n_prompts], k-th layer in order[b] */
-    size_t *order;    /* [N_NBITS][n_cands] candidates by decreasing single-layer PSNR */
+    double *single; /* [N_NBITS][n_cands][n_prompts] */
+    double *cumul;  /* [N_NBITS][k][n_prompts], k-th layer in order[b] */
+    size_t *order;  /* [N_NBITS][n_cands] candidates by decreasing single-layer PSNR */
 } results;
 
 #define SINGLE(r, a, b, i) ((r)->single + (((size_t)(b) * (a)->n_cands + (i)) * (a)->n_prompts))
@@ -442,8 +438,8 @@ sdc_status sdc_analyze(sdc_context *ctx, const char *source, const char *output,
             }
             for (size_t k = 0; k < n; k++) {
                 size_t i = cum ? ORDER(&r, &a, b)[k] : k;
-                psnr_list(&w, a.cands[i].module,
-                          cum ? CUMUL(&r, &a, b, k) : SINGLE(&r, &a, b, i), a.n_prompts);
+                psnr_list(&w, a.cands[i].module, cum ? CUMUL(&r, &a, b, k) : SINGLE(&r, &a, b, i),
+                          a.n_prompts);
             }
             sdc_json_end_object(&w);
         }
@@ -455,7 +451,7 @@ sdc_status sdc_analyze(sdc_context *ctx, const char *source, const char *output,
     /* Recipes at thresholds from original - 1 down to the int8 baseline + 5 dB, each measured
      * end to end (a later recipe with the same average bits replaces an earlier one). */
     int nr = a.p.num_recipes;
-    char (*keys)[64] = st == SDC_STATUS_OK ? sdc_calloc(ctx, (size_t)nr, sizeof *keys) : NULL;
+    char(*keys)[64] = st == SDC_STATUS_OK ? sdc_calloc(ctx, (size_t)nr, sizeof *keys) : NULL;
     double *achieved = st == SDC_STATUS_OK ? sdc_calloc(ctx, (size_t)nr, sizeof *achieved) : NULL;
     int *recipe_bits = st == SDC_STATUS_OK ? sdc_calloc(ctx, (size_t)nr * n, sizeof(int)) : NULL;
     if (st == SDC_STATUS_OK && (!keys || !achieved || !recipe_bits))

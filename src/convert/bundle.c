@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const double DEFAULT_MIN_PSNR = 35.0; /* torch2coreml.ABSOLUTE_MIN_PSNR */
+static const double DEFAULT_MIN_PSNR = 35.0;  /* torch2coreml.ABSOLUTE_MIN_PSNR */
 static const int DEFAULT_MIN_ELEMENTS = 2048; /* coremltools' weight_threshold */
 
 sdc_convert_params sdc_convert_default_params(void)
@@ -395,8 +395,8 @@ static void failed_checks(const job *j, char *buf, size_t size)
         const written *o = &j->out[i];
         if (!o->checked || o->psnr >= j->p.min_psnr || pos >= size)
             continue;
-        pos += (size_t)snprintf(buf + pos, size - pos, "%s%s %.2f dB", pos ? ", " : "",
-                                o->c->name, o->psnr);
+        pos += (size_t)snprintf(buf + pos, size - pos, "%s%s %.2f dB", pos ? ", " : "", o->c->name,
+                                o->psnr);
     }
 }
 
@@ -437,7 +437,8 @@ sdc_status sdc_convert(sdc_context *ctx, const char *source, const char *output,
     sdc_status st = read_params(&j, params);
     if (st != SDC_STATUS_OK)
         goto done;
-    if (exists(output) && !sdc_bundle_is(output)) {
+    /* An empty folder is taken (rmdir removes only that); anything else is left alone. */
+    if (exists(output) && !sdc_bundle_is(output) && rmdir(output) != 0) {
         st = sdc_fail(ctx, SDC_STATUS_INVALID_ARGUMENT,
                       "%s exists and is not an sdc bundle (no model.json): not replacing it",
                       output);
@@ -469,8 +470,8 @@ sdc_status sdc_convert(sdc_context *ctx, const char *source, const char *output,
     sdc_free(ctx, path);
     if (st != SDC_STATUS_OK)
         goto done;
-    if (info && (st = sdc_bundle_info_parse(ctx, index.data, index.len, output, info)) !=
-                    SDC_STATUS_OK)
+    if (info &&
+        (st = sdc_bundle_info_parse(ctx, index.data, index.len, output, info)) != SDC_STATUS_OK)
         goto done;
     char failed[512];
     failed_checks(&j, failed, sizeof failed);

@@ -1,10 +1,7 @@
 /*
- * check.c — --check-output-correctness: each converted component is run next to its source
- * (computed in float32) on fixed random inputs and compared with the PSNR of Apple's
- * ml-stable-diffusion (torch2coreml.compute_psnr / report_correctness: fail under 35 dB). The
- * UNet and ControlNet see a latent of 2 x 2^(levels-1) squared, 77 context tokens and t = 500;
- * the VAE decodes an 8 x 8 latent and encodes a 64 x 64 image; text encoders read 77 random ids.
- * A component with several outputs reports its worst.
+ * check.c — --check-output-correctness: each converted component runs next to its source on fixed
+ * random inputs, compared with ml-stable-diffusion's PSNR (torch2coreml.compute_psnr; fail under
+ * 35 dB). A component with several outputs reports its worst.
  */
 #include "convert/import.h"
 
@@ -111,8 +108,8 @@ static sdc_status make_denoiser_inputs(check_mem *m, const sdc_unet_config *c, c
     if (c->text_time) {
         /* SDXL: 6 time ids (size, crop, target size); the refiner 5 (size, crop, score). */
         int n_ids = strcmp(family, "sdxl-refiner") == 0 ? 5 : 6;
-        int64_t pooled = c->projection_class_embeddings_input_dim -
-                         n_ids * c->addition_time_embed_dim;
+        int64_t pooled =
+            c->projection_class_embeddings_input_dim - n_ids * c->addition_time_embed_dim;
         int64_t ts[2] = {1, pooled}, is[2] = {1, n_ids};
         TRY(tensor(m, 2, ts, &in->text_embeds));
         TRY(tensor(m, 2, is, &in->time_ids));
@@ -303,8 +300,7 @@ static sdc_status check_clip(check_mem *m, const sdc_import_component *c, sdc_st
         sdc_clip_text_outputs out = {.last_hidden_state = &h[k],
                                      .pooled = &p[k],
                                      .text_embeds = config.projection_dim ? &e[k] : NULL};
-        TRY(sdc_clip_text_encode(m->ctx, k ? b : a, k ? &m->work_b : &m->work_a, ids, 1, L,
-                                 &out));
+        TRY(sdc_clip_text_encode(m->ctx, k ? b : a, k ? &m->work_b : &m->work_a, ids, 1, L, &out));
     }
     double worst = psnr_of(&h[0], &h[1]), pp = psnr_of(&p[0], &p[1]);
     worst = pp < worst ? pp : worst;
@@ -319,9 +315,11 @@ done:
     return st;
 }
 
-sdc_status sdc_convert_check(sdc_context *ctx, const sdc_import *imp,
-                             const sdc_import_component *c, const char *converted, bool *checked,
-                             double *psnr)
+/* The inputs: UNet and ControlNet a latent of 2 x 2^(levels-1) squared, 77 context tokens, t = 500
+ * (SDXL: pooled embeddings and time ids too); the VAE decodes an 8 x 8 latent and encodes a
+ * 64 x 64 image; a text encoder reads 77 random ids. */
+sdc_status sdc_convert_check(sdc_context *ctx, const sdc_import *imp, const sdc_import_component *c,
+                             const char *converted, bool *checked, double *psnr)
 {
     *checked = false;
     *psnr = 0.0;

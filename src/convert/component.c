@@ -258,8 +258,8 @@ sdc_status sdc_convert_component(sdc_context *ctx, const sdc_store *store, const
         int bits = 0;
         bool compress = sdc_convert_compressible(policy, e, &bits);
         if (!is_float(e)) {
-            add_part(&w, entries, &n, e, PART_RAW, e->name, e->tensor->dtype, e->ndim, e->shape,
-                     0, 0);
+            add_part(&w, entries, &n, e, PART_RAW, e->name, e->tensor->dtype, e->ndim, e->shape, 0,
+                     0);
             continue;
         }
         int64_t numel = sdc_store_entry_numel(e);

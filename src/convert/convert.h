@@ -25,9 +25,9 @@
  * multiplicities): the partition into min(k, n) contiguous clusters that minimises the total
  * weighted squared distance to the cluster means. Writes n_clusters, each cluster's mean
  * (centroids, increasing) and the index of its first value (first), and the total squared error.
- * Scratch of about (5 + 2 k / 8) (n + 1) words comes from the context; row minima of each DP layer
- * are found by divide and conquer, spread over the context's threads. The result does not depend
- * on the thread count. */
+ * Scratch of 5 (n + 1) doubles and k (n + 1) 16-bit argmins comes from the context; the row minima
+ * of each DP layer are found by divide and conquer, spread over the context's threads in a split
+ * that does not depend on the thread count (neither does the result). */
 sdc_status sdc_kmeans1d(sdc_context *ctx, const double *x, const double *weight, size_t n, int k,
                         double *centroids, size_t *first, int *n_clusters, double *sse);
 
@@ -41,8 +41,8 @@ sdc_status sdc_kmeans1d(sdc_context *ctx, const double *x, const double *weight,
  * NaN, infinities and values beyond the float16 range are SDC_STATUS_INVALID_ARGUMENT naming
  * `name` and the element. */
 sdc_status sdc_palettize(sdc_context *ctx, const char *name, const float *values, int64_t rows,
-                         int64_t row_len, int bits, int64_t rows_per_group,
-                         sdc_dtype palette_dtype, uint8_t *indices, void *palette, double *sse);
+                         int64_t row_len, int bits, int64_t rows_per_group, sdc_dtype palette_dtype,
+                         uint8_t *indices, void *palette, double *sse);
 
 /* ---------------------------------------------------------------------------------------- */
 /* int8 per output channel (quantize.c)                                                       */
@@ -76,8 +76,7 @@ typedef struct sdc_recipe {
  * "recipes" maps recipe names to {layer: bits}; "model_version" and "baselines" are read when
  * present but not needed). Bits must be 1, 2, 4, 6, 8 or 16. An unknown name is
  * SDC_STATUS_NOT_FOUND listing the recipes the file has. */
-sdc_status sdc_recipe_load(sdc_context *ctx, const char *path, const char *name,
-                           sdc_recipe **out);
+sdc_status sdc_recipe_load(sdc_context *ctx, const char *path, const char *name, sdc_recipe **out);
 void sdc_recipe_destroy(sdc_recipe *recipe);
 /* The bits for a module, or 0 when the recipe does not name it. */
 int sdc_recipe_bits(const sdc_recipe *recipe, const char *module);
@@ -110,7 +109,7 @@ typedef struct sdc_component_summary {
     int64_t compressed_parameters; /* elements of the palettized or int8 weights */
     uint64_t compressed_bytes;     /* their bytes in the bundle */
     size_t n_tensors, n_palettized, n_int8;
-    uint64_t file_bytes;           /* the whole file */
+    uint64_t file_bytes; /* the whole file */
 } sdc_component_summary;
 
 /* Whether the policy compresses entry `e` (named `name`): a float weight ("*.weight") of 2 or

@@ -129,8 +129,8 @@ static sdc_status open_pipeline_folder(sdc_import *imp)
     sdc_status st = open_config_in(imp, imp->path, "model_index.json", &imp->model_index);
     if (st != SDC_STATUS_OK)
         return st;
-    const sdc_json *cls = sdc_json_get_type(imp->model_index.root, "_class_name",
-                                            SDC_JSON_TYPE_STRING);
+    const sdc_json *cls =
+        sdc_json_get_type(imp->model_index.root, "_class_name", SDC_JSON_TYPE_STRING);
     if (!(imp->pipeline_class = sdc_strdup(ctx, cls ? cls->u.string.chars : "")))
         return sdc_fail_oom(ctx, imp->path, 64);
     for (size_t i = 0; i < N_WEIGHT_COMPONENTS; i++) {
@@ -246,9 +246,9 @@ static sdc_status open_single_file(sdc_import *imp)
             goto done;
         sdc_store_destroy(store);
         store = NULL;
-        sdc_import_component *c = add_component(
-            imp, clip_layouts[i].component,
-            cc.projection_dim ? "CLIPTextModelWithProjection" : "CLIPTextModel");
+        sdc_import_component *c =
+            add_component(imp, clip_layouts[i].component,
+                          cc.projection_dim ? "CLIPTextModelWithProjection" : "CLIPTextModel");
         if (!c) {
             st = sdc_fail_oom(ctx, imp->path, 64);
             goto done;
@@ -293,8 +293,8 @@ static sdc_status open_single_file(sdc_import *imp)
     if (st != SDC_STATUS_OK)
         goto done;
     imp->family = family_of(&uc, sdc_import_find(imp, "text_encoder") != NULL);
-    imp->pipeline_class = sdc_strdup(ctx, uc.text_time ? "StableDiffusionXLPipeline"
-                                                       : "StableDiffusionPipeline");
+    imp->pipeline_class =
+        sdc_strdup(ctx, uc.text_time ? "StableDiffusionXLPipeline" : "StableDiffusionPipeline");
     if (!imp->pipeline_class)
         st = sdc_fail_oom(ctx, imp->path, 32);
 done:

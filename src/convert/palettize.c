@@ -1,14 +1,8 @@
 /*
- * palettize.c — k-means weight palettization (coremltools OpPalettizerConfig(mode="kmeans"),
- * 7.x, as Apple's ml-stable-diffusion applies it): an exact optimal 1-D k-means by dynamic
- * programming over the sorted distinct values with their multiplicities, each layer's row
- * minima found by divide and conquer (Grønlund et al. 2017, "Fast Exact k-Means, k-Medians and
- * Bregman Divergence Clustering in 1D", the monotone-argmin property of the cost matrix).
- *
- * Deliberate choices: palettization runs on the float16-rounded values (the seed project
- * casts weights to float16 before clustering too), so a group has at most 63,487 distinct finite
- * values and they are counted, not sorted. The DP's centroids are rounded to the palette dtype
- * and each value then takes its nearest palette entry, which can only lower the error.
+ * palettize.c — k-means weight palettization (coremltools 7 OpPalettizerConfig(mode="kmeans")):
+ * an exact optimal 1-D k-means (Grønlund et al. 2017, DP with divide-and-conquer row minima) over
+ * the float16-rounded values, counted not sorted, as the seed project clusters float16 weights.
+ * Deliberate: centroids are rounded to the palette dtype, then each value takes its nearest entry.
  */
 #include "convert/convert.h"
 
@@ -134,8 +128,7 @@ sdc_status sdc_kmeans1d(sdc_context *ctx, const double *x, const double *weight,
     double *mem = NULL;
     uint16_t *args = NULL;
     sdc_status st = SDC_STATUS_OK;
-    if (!sdc_size_mul(K, n + 1, &arg_cells) ||
-        !(mem = sdc_malloc(ctx, cells * sizeof *mem)) ||
+    if (!sdc_size_mul(K, n + 1, &arg_cells) || !(mem = sdc_malloc(ctx, cells * sizeof *mem)) ||
         !(args = sdc_malloc(ctx, arg_cells * sizeof *args))) {
         st = sdc_fail_oom(ctx, "k-means tables", cells * sizeof *mem + arg_cells * 2);
         goto done;
@@ -234,17 +227,19 @@ static sdc_status to_f16(sdc_context *ctx, const char *name, float v, int64_t at
         return sdc_fail(ctx, SDC_STATUS_INVALID_ARGUMENT,
                         "palettize: tensor '%s' holds %s at element %lld; only finite values "
                         "within the float16 range can be palettized",
-                        name, isnan(v) ? "NaN" : isinf(v) ? "an infinity" : "a value beyond 65504",
+                        name,
+                        isnan(v)   ? "NaN"
+                        : isinf(v) ? "an infinity"
+                                   : "a value beyond 65504",
                         (long long)at);
     *out = h == 0x8000 ? 0 : h;
     return SDC_STATUS_OK;
 }
 
 /* One group of rows [r0, r1): counts, clusters, palette, index table. */
-static sdc_status palettize_group(palettizer *P, const char *name, const float *values,
-                                  int64_t r0, int64_t r1, int64_t row_len, int bits,
-                                  sdc_dtype palette_dtype, void *palette, int64_t group,
-                                  double *sse)
+static sdc_status palettize_group(palettizer *P, const char *name, const float *values, int64_t r0,
+                                  int64_t r1, int64_t row_len, int bits, sdc_dtype palette_dtype,
+                                  void *palette, int64_t group, double *sse)
 {
     int K = 1 << bits;
     memset(P->count, 0, sizeof P->count);
@@ -274,8 +269,8 @@ static sdc_status palettize_group(palettizer *P, const char *name, const float *
     } else {
         int n_clusters;
         double dp_sse;
-        sdc_status st = sdc_kmeans1d(P->ctx, P->x, P->w, n, K, P->centroids, P->first,
-                                     &n_clusters, &dp_sse);
+        sdc_status st =
+            sdc_kmeans1d(P->ctx, P->x, P->w, n, K, P->centroids, P->first, &n_clusters, &dp_sse);
         if (st != SDC_STATUS_OK)
             return st;
         for (int c = 0; c < K; c++)
@@ -301,8 +296,8 @@ static sdc_status palettize_group(palettizer *P, const char *name, const float *
 }
 
 sdc_status sdc_palettize(sdc_context *ctx, const char *name, const float *values, int64_t rows,
-                         int64_t row_len, int bits, int64_t rows_per_group,
-                         sdc_dtype palette_dtype, uint8_t *indices, void *palette, double *sse)
+                         int64_t row_len, int bits, int64_t rows_per_group, sdc_dtype palette_dtype,
+                         uint8_t *indices, void *palette, double *sse)
 {
     if (!sdc_palette_bits_valid(bits) || rows < 0 || row_len < 0 || rows_per_group < 1 ||
         (palette_dtype != SDC_DTYPE_F32 && palette_dtype != SDC_DTYPE_F16 &&
@@ -322,8 +317,8 @@ sdc_status sdc_palettize(sdc_context *ctx, const char *name, const float *values
     sdc_status st = SDC_STATUS_OK;
     for (int64_t g = 0, r0 = 0; r0 < rows && st == SDC_STATUS_OK; g++, r0 += rows_per_group) {
         int64_t r1 = r0 + rows_per_group < rows ? r0 + rows_per_group : rows;
-        st = palettize_group(P, name, values, r0, r1, row_len, bits, palette_dtype, palette, g,
-                             sse);
+        st =
+            palettize_group(P, name, values, r0, r1, row_len, bits, palette_dtype, palette, g, sse);
         for (int64_t r = r0; r < r1 && st == SDC_STATUS_OK; r++) {
             uint8_t *row = indices + (size_t)r * row_bytes;
             for (int64_t i = 0; i < row_len; i++) {

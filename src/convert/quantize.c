@@ -1,14 +1,8 @@
 /*
- * quantize.c — int8 weight quantization per output channel, as coremltools 7.x
- * linear_quantize_weights does by default (OpLinearQuantizerConfig(mode="linear_symmetric",
- * dtype=int8), per-channel scales along the output axis): scale = max|w| / 127 per row,
- * q = round_half_even(w / scale) in [-127, 127], value = q * scale.
- *
- * Symmetric rather than affine ("linear" mode, with a zero point): weights are centred near zero,
- * so a zero point buys little range, while the symmetric form keeps zero exact and makes a dot
- * product one scale times an integer sum (y[n] = scale[n] * sum q[n, k] x[k]), which is what
- * fast kernels want. The values quantized are the source's (float32 as read), not rounded to
- * float16 first.
+ * quantize.c — int8 weights per output channel, coremltools 7 linear_quantize_weights' default
+ * (mode "linear_symmetric", int8): scale = max|row| / 127, q = round_half_even(w / scale).
+ * Symmetric, not affine: weights centre on zero, so a zero point buys little range, and a dot
+ * product stays one scale times an integer sum. Quantizes the source values as read (float32).
  */
 #include "convert/convert.h"
 

@@ -71,8 +71,8 @@ sdc_status sdc_recipe_load(sdc_context *ctx, const char *path, const char *name,
         goto done;
     }
     if (layers->type != SDC_JSON_TYPE_OBJECT) {
-        st = sdc_fail(ctx, SDC_STATUS_FORMAT, "%s: recipe \"%s\" is a %s, expected an object",
-                      path, name, sdc_json_type_name(layers->type));
+        st = sdc_fail(ctx, SDC_STATUS_FORMAT, "%s: recipe \"%s\" is a %s, expected an object", path,
+                      name, sdc_json_type_name(layers->type));
         goto done;
     }
     r = sdc_calloc(ctx, 1, sizeof *r);
@@ -86,9 +86,8 @@ sdc_status sdc_recipe_load(sdc_context *ctx, const char *path, const char *name,
     for (size_t i = 0; i < n; i++) {
         const sdc_json_member *m = &layers->u.object.members[i];
         const sdc_json *v = m->value;
-        int64_t bits = v->type == SDC_JSON_TYPE_NUMBER && v->u.number.is_int
-                           ? v->u.number.int_value
-                           : -1;
+        int64_t bits =
+            v->type == SDC_JSON_TYPE_NUMBER && v->u.number.is_int ? v->u.number.int_value : -1;
         if (bits != 1 && bits != 2 && bits != 4 && bits != 6 && bits != 8 && bits != 16) {
             st = sdc_fail(ctx, SDC_STATUS_FORMAT,
                           "%s: recipe \"%s\": layer \"%s\" has bits that are not 1, 2, 4, 6, 8 "

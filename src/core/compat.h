@@ -13,12 +13,15 @@
 /* Compiles one function for an instruction set beyond the build's baseline (runtime dispatch
  * decides whether it is called). */
 #define SDC_TARGET(isa) __attribute__((target(isa)))
+/* Always inlined, so a constant argument specialises the body (SIMD micro-kernels). */
+#define SDC_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define SDC_PRINTF(fmt_index, first_arg)
 #define SDC_LIKELY(x) (x)
 #define SDC_UNLIKELY(x) (x)
 #define SDC_UNUSED
 #define SDC_TARGET(isa)
+#define SDC_ALWAYS_INLINE inline
 #endif
 
 #if defined(__x86_64__) || defined(_M_X64)

@@ -1,13 +1,8 @@
 /*
- * threadpool.c — the context's worker threads and sdc_parallel_for.
- *
- * One job at a time: the caller publishes (fn, arg, n, chunk), bumps the job generation, takes
- * chunks itself from a shared atomic counter, then waits until every worker has finished.
- * Chunks are handed out dynamically so uneven work (and cores shared with other processes)
- * balances; each item is processed exactly once by exactly one thread, so results never depend
- * on scheduling. Low latency: between jobs workers spin briefly on the generation counter before
- * sleeping on a condition variable, and the caller spins briefly before sleeping on `done`, so a
- * model's back-to-back kernel calls do not pay a futex wake-up each.
+ * threadpool.c — the context's worker threads and sdc_parallel_for: one job at a time, chunks
+ * handed out dynamically from an atomic counter (each item runs exactly once, so results never
+ * depend on scheduling). Between jobs threads spin briefly (yielding their core) before
+ * sleeping, so back-to-back kernel calls do not each pay a futex wake-up.
  */
 #include "core/context.h"
 
@@ -151,8 +146,8 @@ sdc_status sdc_threadpool_create(sdc_context *ctx, int n_threads, sdc_threadpool
         if (rc != 0) {
             pool->n_workers = i; /* join the ones that started */
             sdc_threadpool_destroy(ctx, pool);
-            return sdc_fail(ctx, SDC_STATUS_INTERNAL, "could not start worker thread %d: %s",
-                            i + 1, strerror(rc));
+            return sdc_fail(ctx, SDC_STATUS_INTERNAL, "could not start worker thread %d: %s", i + 1,
+                            strerror(rc));
         }
     }
     pool->n_workers = n_workers;

@@ -1,7 +1,8 @@
 /*
  * image.h — operations on decoded 8-bit images: resampling that reproduces Pillow bit for bit,
  * so that what sdc feeds a model from an image (the safety checker's CLIP input, an img2img
- * init image of another size) is what diffusers and transformers feed it.
+ * init image of another size) is what diffusers and transformers feed it; and Canny edge
+ * detection (canny.c, the public sdc_image_canny of sdc.h) for ControlNet control images.
  *
  * This layer needs only core. It does not read or write files (io does) and knows nothing of
  * models or tensors: it takes sdc_image pixels and gives sdc_image pixels.

@@ -42,12 +42,13 @@ static sdc_status find_part(const sdc_st_file *f, const char *name, const char *
 {
     char part[512];
     if (snprintf(part, sizeof part, "%s%s", name, suffix) >= (int)sizeof part)
-        return sdc_fail(f->ctx, SDC_STATUS_FORMAT, "%s: compressed weight '%.200s...': name too long",
-                        f->path, name);
+        return sdc_fail(f->ctx, SDC_STATUS_FORMAT,
+                        "%s: compressed weight '%.200s...': name too long", f->path, name);
     *out = sdc_st_find(f, part);
     if (!*out)
         return sdc_fail(f->ctx, SDC_STATUS_FORMAT,
-                        "%s: compressed weight '%s': its part '%s' is missing", f->path, name, part);
+                        "%s: compressed weight '%s': its part '%s' is missing", f->path, name,
+                        part);
     return SDC_STATUS_OK;
 }
 
@@ -127,9 +128,8 @@ static sdc_status read_descriptor(const sdc_st_file *f, const char *name, const 
     out->ndim = (int)shape->u.array.count;
     for (int d = 0; d < out->ndim; d++) {
         const sdc_json *v = shape->u.array.items[d];
-        int64_t dim = v->type == SDC_JSON_TYPE_NUMBER && v->u.number.is_int
-                          ? v->u.number.int_value
-                          : -1;
+        int64_t dim =
+            v->type == SDC_JSON_TYPE_NUMBER && v->u.number.is_int ? v->u.number.int_value : -1;
         bool fits = dim >= 0 && dim <= limit && (d == 0 || row_len == 0 || dim <= limit / row_len);
         if (fits && d > 0)
             row_len *= dim;

@@ -131,8 +131,7 @@ static sdc_status check_weight(sdc_context *ctx, const char *op, const sdc_weigh
                         "%s: weight %s is %s; dense weights must be F32, F16 or BF16", op,
                         wshape_of(w, s), sdc_dtype_name(w->dtype));
     if (w->format == SDC_WEIGHT_FORMAT_PALETTE &&
-        (!float_dtype || !sdc_palette_bits_valid(w->bits) || w->rows_per_group < 1 ||
-         !w->palette))
+        (!float_dtype || !sdc_palette_bits_valid(w->bits) || w->rows_per_group < 1 || !w->palette))
         return sdc_fail(ctx, SDC_STATUS_UNSUPPORTED,
                         "%s: palettized weight %s: %d-bit indices, %s palette of %lld rows per "
                         "group at %p: needs 1, 2, 4, 6 or 8 bits, an F32/F16/BF16 palette and "

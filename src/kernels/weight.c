@@ -29,8 +29,7 @@ sdc_weight sdc_weight_palette(const void *indices, int bits, const void *palette
     return w;
 }
 
-sdc_weight sdc_weight_int8(const int8_t *values, const float *scale, int ndim,
-                           const int64_t *shape)
+sdc_weight sdc_weight_int8(const int8_t *values, const float *scale, int ndim, const int64_t *shape)
 {
     sdc_weight w = sdc_weight_dense(values, SDC_DTYPE_I8, ndim, shape);
     w.format = SDC_WEIGHT_FORMAT_INT8;
@@ -91,8 +90,7 @@ static void widen(sdc_dtype dtype, const void *src, float *dst, size_t n)
 }
 
 /* Indices [begin, begin + count) of one packed row, as bytes. */
-static void unpack_indices(const uint8_t *row, int bits, int64_t begin, int64_t count,
-                           uint8_t *idx)
+static void unpack_indices(const uint8_t *row, int bits, int64_t begin, int64_t count, uint8_t *idx)
 {
     int64_t i = 0;
     if (bits == 8) {

@@ -42,7 +42,8 @@ static bool is_dir(const char *path)
 bool sdc_bundle_is(const char *path)
 {
     char buf[4096];
-    if (!is_dir(path) || snprintf(buf, sizeof buf, "%s/%s", path, SDC_BUNDLE_INDEX) >= (int)sizeof buf)
+    if (!is_dir(path) ||
+        snprintf(buf, sizeof buf, "%s/%s", path, SDC_BUNDLE_INDEX) >= (int)sizeof buf)
         return false;
     return is_file(buf);
 }
@@ -101,8 +102,8 @@ static sdc_status read_components(sdc_bundle *b)
             return sdc_fail_oom(ctx, where, strlen(b->dir) + file->u.string.len + 2);
         b->n_components++;
         if (!is_file(c->path))
-            return sdc_fail(ctx, SDC_STATUS_NOT_FOUND, "%s: component \"%s\": %s is missing",
-                            where, c->name, c->path);
+            return sdc_fail(ctx, SDC_STATUS_NOT_FOUND, "%s: component \"%s\": %s is missing", where,
+                            c->name, c->path);
     }
     return SDC_STATUS_OK;
 }
@@ -282,8 +283,7 @@ sdc_status sdc_bundle_open_clip_text(sdc_context *ctx, const sdc_bundle *b, cons
     return sdc_clip_text_load(ctx, store, &config, out);
 }
 
-sdc_status sdc_bundle_open_controlnet(sdc_context *ctx, const sdc_bundle *b,
-                                      sdc_controlnet **out)
+sdc_status sdc_bundle_open_controlnet(sdc_context *ctx, const sdc_bundle *b, sdc_controlnet **out)
 {
     sdc_model_config json;
     sdc_controlnet_config config;
@@ -317,8 +317,8 @@ sdc_status sdc_bundle_open_safety_checker(sdc_context *ctx, const sdc_bundle *b,
 
 struct sdc_bundle_info {
     sdc_context *ctx;
-    sdc_bundle *bundle;      /* when opened from a folder */
-    sdc_model_config json;   /* when made from model.json text (a conversion's result) */
+    sdc_bundle *bundle;    /* when opened from a folder */
+    sdc_model_config json; /* when made from model.json text (a conversion's result) */
     const sdc_json *root;
     const sdc_json *components;
 };

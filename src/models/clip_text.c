@@ -325,6 +325,11 @@ const sdc_clip_text_config *sdc_clip_text_get_config(const sdc_clip_text *m)
     return &m->config;
 }
 
+const sdc_store *sdc_clip_text_get_store(const sdc_clip_text *m)
+{
+    return m->store;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Forward                                                                                    */
 

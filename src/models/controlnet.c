@@ -181,6 +181,11 @@ const sdc_controlnet_config *sdc_controlnet_get_config(const sdc_controlnet *cn)
     return &cn->config;
 }
 
+const sdc_store *sdc_controlnet_get_store(const sdc_controlnet *cn)
+{
+    return cn->store;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Forward                                                                                    */
 
@@ -303,5 +308,17 @@ sdc_status sdc_controlnet_scratch_bytes(sdc_context *ctx, const sdc_controlnet *
     sdc_fwd_init(&f, ctx, NULL);
     sdc_status st = forward(&f, cn, in, &shapes_only);
     *bytes = sdc_fwd_bytes(&f);
+    return st;
+}
+
+sdc_status sdc_controlnet_residual_bytes(sdc_context *ctx, const sdc_controlnet *cn,
+                                         const sdc_controlnet_inputs *in, size_t *bytes)
+{
+    sdc_fwd f;
+    sdc_control_residuals shapes_only;
+    sdc_fwd_init(&f, ctx, NULL);
+    sdc_status st = forward(&f, cn, in, &shapes_only);
+    /* after the pass only the residuals are counted as used */
+    *bytes = st == SDC_STATUS_OK ? (f.used + SDC_ALIGN - 1) / SDC_ALIGN * SDC_ALIGN : 0;
     return st;
 }

@@ -114,6 +114,16 @@ sdc_status sdc_store_entry_floats(const sdc_store *store, const sdc_store_entry 
 /* The entry's element count. */
 int64_t sdc_store_entry_numel(const sdc_store_entry *e);
 
+/* What a store's weights are, for `sdc inspect`: the values of all its entries (a fused tensor
+ * counted once per view), their bytes as stored (compressed weights with all their parts) and
+ * the stored dtype's safetensors name, or "mixed" when the entries differ. */
+typedef struct sdc_weights_summary {
+    uint64_t parameters, bytes;
+    const char *dtype; /* static */
+} sdc_weights_summary;
+
+void sdc_store_summary(const sdc_store *store, sdc_weights_summary *out);
+
 /* Names of entries no loader took (for "unexpected tensor" reports); returns the count and
  * writes up to `max` names. */
 size_t sdc_store_unused(const sdc_store *store, const char **names, size_t max);
@@ -561,6 +571,9 @@ sdc_status sdc_vae_config_from_store(const sdc_store *store, float scaling_facto
 /* The "first_stage_model.*" tensors of a single-file checkpoint under their diffusers names
  * (an unknown name under that prefix is SDC_STATUS_FORMAT naming it). */
 sdc_status sdc_vae_ldm_store(sdc_context *ctx, sdc_weights_file *file, sdc_store **out);
+/* The same for the tensors under `prefix` ("" for a lone LDM VAE file). */
+sdc_status sdc_vae_ldm_store_prefixed(sdc_context *ctx, sdc_weights_file *file,
+                                      const char *prefix, sdc_store **out);
 
 /* Takes ownership of the store, also on failure; every tensor must be used. */
 sdc_status sdc_vae_load(sdc_context *ctx, sdc_store *store, const sdc_vae_config *config,
@@ -570,8 +583,16 @@ sdc_status sdc_vae_open_diffusers(sdc_context *ctx, const char *dir, sdc_vae **o
 /* The VAE of a single-file checkpoint: configuration from the tensors, scaling factor 0.13025
  * when the file is an SDXL one ("conditioner.*" tensors), else 0.18215. */
 sdc_status sdc_vae_open_single_file(sdc_context *ctx, sdc_weights_file *file, sdc_vae **out);
+/* A VAE on its own, for using another VAE than a model's (e.g. an fp16-safe one): a diffusers
+ * vae/ folder (config.json + weights), or one weights file (.safetensors / .ckpt) under diffusers
+ * names ("encoder.down_blocks.*"), LDM names ("encoder.down.*", the VAE files Stability AI
+ * publishes) or a whole checkpoint's "first_stage_model.*". A file has no configuration: it is
+ * derived from the tensors with `scaling_factor`. */
+sdc_status sdc_vae_open_path(sdc_context *ctx, const char *path, float scaling_factor,
+                             sdc_vae **out);
 void sdc_vae_destroy(sdc_vae *v);
 const sdc_vae_config *sdc_vae_get_config(const sdc_vae *v);
+const sdc_store *sdc_vae_get_store(const sdc_vae *v);
 
 /* image [B, 3, H, W] in [-1, 1] (H, W multiples of 2^(levels-1)) -> the posterior's mean and
  * logvar (clamped to [-30, 20]), each [B, latent, H/8, W/8] in caller memory. */
@@ -633,6 +654,7 @@ sdc_status sdc_unet_open_diffusers(sdc_context *ctx, const char *dir, sdc_unet *
 sdc_status sdc_unet_open_single_file(sdc_context *ctx, sdc_weights_file *file, sdc_unet **out);
 void sdc_unet_destroy(sdc_unet *u);
 const sdc_unet_config *sdc_unet_get_config(const sdc_unet *u);
+const sdc_store *sdc_unet_get_store(const sdc_unet *u);
 /* The number of skip connections (and so of ControlNet down residuals). */
 int sdc_unet_n_skips(const sdc_unet_config *c);
 
@@ -712,6 +734,7 @@ sdc_status sdc_clip_text_open_single_file(sdc_context *ctx, sdc_weights_file *fi
                                           sdc_clip_ldm_layout layout, sdc_clip_text **out);
 void sdc_clip_text_destroy(sdc_clip_text *m);
 const sdc_clip_text_config *sdc_clip_text_get_config(const sdc_clip_text *m);
+const sdc_store *sdc_clip_text_get_store(const sdc_clip_text *m);
 
 /* What one encode writes; every tensor is caller memory (contiguous F32) or NULL when not
  * wanted. Only the layers an output needs are run (hidden_states[-2] alone skips the last). */
@@ -772,6 +795,7 @@ sdc_status sdc_controlnet_load(sdc_context *ctx, sdc_store *store,
 sdc_status sdc_controlnet_open_diffusers(sdc_context *ctx, const char *dir, sdc_controlnet **out);
 void sdc_controlnet_destroy(sdc_controlnet *cn);
 const sdc_controlnet_config *sdc_controlnet_get_config(const sdc_controlnet *cn);
+const sdc_store *sdc_controlnet_get_store(const sdc_controlnet *cn);
 
 /* The residuals for sdc_unet_forward, already multiplied by the conditioning scale. They are
  * allocated from scratch (at the arena's position when called) and stay valid until the
@@ -781,6 +805,10 @@ sdc_status sdc_controlnet_forward(sdc_context *ctx, const sdc_controlnet *cn, sd
 /* Exact scratch bytes of sdc_controlnet_forward (the residuals included). */
 sdc_status sdc_controlnet_scratch_bytes(sdc_context *ctx, const sdc_controlnet *cn,
                                         const sdc_controlnet_inputs *in, size_t *bytes);
+/* The part of that the residuals keep once sdc_controlnet_forward returns (what stays
+ * allocated in the arena until the caller resets it). */
+sdc_status sdc_controlnet_residual_bytes(sdc_context *ctx, const sdc_controlnet *cn,
+                                         const sdc_controlnet_inputs *in, size_t *bytes);
 
 /* ---------------------------------------------------------------------------------------- */
 /* CLIP encoder layer (clip_layer.c): shared by the text encoders and the vision tower       */
@@ -907,6 +935,7 @@ sdc_status sdc_safety_checker_open_diffusers(sdc_context *ctx, const char *compo
                                              sdc_safety_checker **out);
 void sdc_safety_checker_destroy(sdc_safety_checker *sc);
 const sdc_safety_checker_config *sdc_safety_checker_get_config(const sdc_safety_checker *sc);
+const sdc_store *sdc_safety_checker_get_store(const sdc_safety_checker *sc);
 
 /* What one check writes; caller memory, NULL when not wanted (has_nsfw_concepts is required). */
 typedef struct sdc_safety_outputs {

@@ -300,6 +300,11 @@ const sdc_safety_checker_config *sdc_safety_checker_get_config(const sdc_safety_
     return &sc->config;
 }
 
+const sdc_store *sdc_safety_checker_get_store(const sdc_safety_checker *sc)
+{
+    return sc->store;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* The decision                                                                               */
 

@@ -140,7 +140,8 @@ sdc_status sdc_store_add(sdc_store *store, const char *name, const sdc_st_tensor
 
 sdc_status sdc_store_add_compressed(sdc_store *store, const sdc_st_logical *weight)
 {
-    sdc_status st = sdc_store_add(store, weight->name, weight->data, SDC_STORE_TRANSFORM_NONE, 0, 0);
+    sdc_status st =
+        sdc_store_add(store, weight->name, weight->data, SDC_STORE_TRANSFORM_NONE, 0, 0);
     if (st != SDC_STATUS_OK)
         return st;
     sdc_store_entry *e = &store->entries[store->n_entries - 1];
@@ -198,8 +199,8 @@ static sdc_status add_whole_file(sdc_store *store, const char *path)
     st = sdc_st_logical_list(f->st, &weights, &n);
     for (size_t i = 0; i < n && st == SDC_STATUS_OK; i++)
         st = weights[i].storage == SDC_ST_STORAGE_DENSE
-                 ? sdc_store_add(store, weights[i].name, weights[i].data,
-                                 SDC_STORE_TRANSFORM_NONE, 0, 0)
+                 ? sdc_store_add(store, weights[i].name, weights[i].data, SDC_STORE_TRANSFORM_NONE,
+                                 0, 0)
                  : sdc_store_add_compressed(store, &weights[i]);
     sdc_free(store->ctx, weights);
     return st;
@@ -521,6 +522,31 @@ sdc_status sdc_store_vector(sdc_store *store, const char *name, int64_t n, const
 {
     int64_t shape[1] = {n};
     return sdc_store_floats(store, name, 1, shape, out);
+}
+
+void sdc_store_summary(const sdc_store *store, sdc_weights_summary *out)
+{
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < store->n_entries; i++) {
+        const sdc_store_entry *e = &store->entries[i];
+        uint64_t numel = (uint64_t)sdc_store_entry_numel(e);
+        uint64_t bytes = numel * sdc_dtype_size(e->tensor->dtype);
+        const char *dtype = sdc_dtype_name(e->tensor->dtype);
+        if (e->storage != SDC_ST_STORAGE_DENSE) {
+            /* indices or int8 values, plus the palette or the scales */
+            bytes = e->tensor->end - e->tensor->begin;
+            if (e->palette)
+                bytes += e->palette->end - e->palette->begin;
+            if (e->scale)
+                bytes += e->scale->end - e->scale->begin;
+            dtype = sdc_st_storage_name(e->storage);
+        }
+        out->parameters += numel;
+        out->bytes += bytes;
+        out->dtype = !out->dtype || strcmp(out->dtype, dtype) == 0 ? dtype : "mixed";
+    }
+    if (!out->dtype)
+        out->dtype = "";
 }
 
 size_t sdc_store_unused(const sdc_store *store, const char **names, size_t max)

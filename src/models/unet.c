@@ -451,6 +451,11 @@ const sdc_unet_config *sdc_unet_get_config(const sdc_unet *u)
     return &u->config;
 }
 
+const sdc_store *sdc_unet_get_store(const sdc_unet *u)
+{
+    return u->store;
+}
+
 int sdc_unet_n_skips(const sdc_unet_config *c)
 {
     return 1 + c->n_levels * c->layers_per_block + (c->n_levels - 1);

@@ -7,8 +7,10 @@
  */
 #include "models/models.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define TRY(label, expr)                                                                           \
     do {                                                                                           \
@@ -340,6 +342,63 @@ fail:
     return st;
 }
 
+/* Whether any tensor of the file starts with `prefix`. */
+static bool file_has_prefix(const sdc_weights_file *file, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    for (size_t i = 0; i < file->st->n_tensors; i++)
+        if (strncmp(file->st->tensors[i].name, prefix, n) == 0)
+            return true;
+    return false;
+}
+
+sdc_status sdc_vae_open_path(sdc_context *ctx, const char *path, float scaling_factor,
+                             sdc_vae **out)
+{
+    sdc_status st;
+    sdc_store *store = NULL;
+    sdc_vae_config config;
+    *out = NULL;
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return sdc_fail(ctx, SDC_STATUS_IO, "VAE %s: %s", path, strerror(errno));
+    if (S_ISDIR(sb.st_mode)) {
+        /* the vae/ folder itself, or a pipeline folder holding one */
+        size_t len = strlen(path) + sizeof "/config.json";
+        char *sub = sdc_malloc(ctx, len);
+        if (!sub)
+            return sdc_fail_oom(ctx, path, len);
+        snprintf(sub, len, "%s/config.json", path);
+        bool own = stat(sub, &sb) == 0;
+        snprintf(sub, len, "%s/vae", path);
+        st = sdc_vae_open_diffusers(ctx, own ? path : sub, out);
+        sdc_free(ctx, sub);
+        return st;
+    }
+    sdc_weights_file *file = NULL;
+    TRY_RETURN(sdc_weights_file_open(ctx, path, &file));
+    if (file_has_prefix(file, "first_stage_model.")) {
+        st = sdc_vae_ldm_store_prefixed(ctx, file, "first_stage_model.", &store);
+    } else if (file_has_prefix(file, "encoder.down.")) {
+        st = sdc_vae_ldm_store_prefixed(ctx, file, "", &store);
+    } else if (file_has_prefix(file, "encoder.down_blocks.")) {
+        st = sdc_store_open_file(ctx, path, &store);
+    } else {
+        st = sdc_fail(ctx, SDC_STATUS_FORMAT,
+                      "%s: not a VAE: expected encoder.down_blocks.* (diffusers), encoder.down.* "
+                      "(LDM) or first_stage_model.* tensors",
+                      path);
+    }
+    sdc_weights_file_release(ctx, file); /* the store keeps its own reference */
+    if (st != SDC_STATUS_OK)
+        return st;
+    TRY(fail, sdc_vae_config_from_store(store, scaling_factor, &config));
+    return sdc_vae_load(ctx, store, &config, out);
+fail:
+    sdc_store_destroy(store);
+    return st;
+}
+
 void sdc_vae_destroy(sdc_vae *v)
 {
     if (!v)
@@ -351,6 +410,11 @@ void sdc_vae_destroy(sdc_vae *v)
 const sdc_vae_config *sdc_vae_get_config(const sdc_vae *v)
 {
     return &v->config;
+}
+
+const sdc_store *sdc_vae_get_store(const sdc_vae *v)
+{
+    return v->store;
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -123,9 +123,15 @@ static bool unchanged(const char *p)
 
 sdc_status sdc_vae_ldm_store(sdc_context *ctx, sdc_weights_file *file, sdc_store **out)
 {
+    return sdc_vae_ldm_store_prefixed(ctx, file, LDM_PREFIX, out);
+}
+
+sdc_status sdc_vae_ldm_store_prefixed(sdc_context *ctx, sdc_weights_file *file,
+                                      const char *prefix, sdc_store **out)
+{
     sdc_status st;
     const sdc_st_file *sf = file->st;
-    size_t plen = strlen(LDM_PREFIX);
+    size_t plen = strlen(prefix);
     *out = NULL;
 
     /* The number of levels, needed to renumber the decoder's: encoder.down.<N>. */
@@ -133,7 +139,7 @@ sdc_status sdc_vae_ldm_store(sdc_context *ctx, sdc_weights_file *file, sdc_store
     size_t n_found = 0;
     for (size_t i = 0; i < sf->n_tensors; i++) {
         const char *p = sf->tensors[i].name;
-        if (strncmp(p, LDM_PREFIX, plen) != 0)
+        if (strncmp(p, prefix, plen) != 0 || sdc_st_is_padding(&sf->tensors[i]))
             continue;
         n_found++;
         p += plen;
@@ -144,8 +150,8 @@ sdc_status sdc_vae_ldm_store(sdc_context *ctx, sdc_weights_file *file, sdc_store
         }
     }
     if (n_found == 0)
-        return sdc_fail(ctx, SDC_STATUS_NOT_FOUND,
-                        "%s: no VAE in this checkpoint (no '" LDM_PREFIX "*' tensors)", sf->path);
+        return sdc_fail(ctx, SDC_STATUS_NOT_FOUND, "%s: no VAE in this checkpoint (no '%s*' tensors)",
+                        sf->path, prefix);
 
     size_t dlen = strlen(sf->path) + 32;
     char *description = sdc_malloc(ctx, dlen);
@@ -161,7 +167,7 @@ sdc_status sdc_vae_ldm_store(sdc_context *ctx, sdc_weights_file *file, sdc_store
         goto destroy;
     for (size_t i = 0; i < sf->n_tensors; i++) {
         const sdc_st_tensor *t = &sf->tensors[i];
-        if (strncmp(t->name, LDM_PREFIX, plen) != 0)
+        if (strncmp(t->name, prefix, plen) != 0 || sdc_st_is_padding(t))
             continue;
         const char *p = t->name + plen;
         char name[SDC_MODEL_NAME_MAX];

@@ -1,7 +1,8 @@
 /*
  * image_prep.c — 8-bit images to VAE tensors and back, as diffusers 0.30.2's VaeImageProcessor
  * does for PIL images: Pillow's Lanczos (src/image) only when the size differs, masks to gray
- * (convert("L")) after resizing and binarized, [-1, 1] images, numpy_to_pil's rounding.
+ * (convert("L")) after resizing and binarized, [-1, 1] images, ControlNet images in [0, 1],
+ * numpy_to_pil's rounding.
  * Difference: RGBA and gray images are made RGB first (diffusers would pass 4 or 1 channels).
  */
 #include "image/image.h"
@@ -98,6 +99,25 @@ sdc_status sdc_pipe_image_to_tensor(sdc_context *ctx, const sdc_image *image, in
             float x = (float)rgb.pixels[i * 3 + (size_t)c] / 255.0f;
             out[(size_t)c * plane + i] = 2.0f * x - 1.0f;
         }
+    sdc_image_free(ctx, &rgb);
+    return SDC_STATUS_OK;
+}
+
+sdc_status sdc_pipe_control_image_to_tensor(sdc_context *ctx, const sdc_image *image, int width,
+                                            int height, float *out)
+{
+    sdc_status st = check_image(ctx, "control image", image);
+    if (st != SDC_STATUS_OK)
+        return st;
+    sdc_image rgb;
+    st = prepare(ctx, image, 3, width, height, &rgb);
+    if (st != SDC_STATUS_OK)
+        return st;
+    /* pil_to_numpy: np.array(image).astype(np.float32) / 255.0; no normalisation */
+    size_t plane = (size_t)width * (size_t)height;
+    for (size_t i = 0; i < plane; i++)
+        for (int c = 0; c < 3; c++)
+            out[(size_t)c * plane + i] = (float)rgb.pixels[i * 3 + (size_t)c] / 255.0f;
     sdc_image_free(ctx, &rgb);
     return SDC_STATUS_OK;
 }

@@ -2,7 +2,8 @@
  * infotext.c — the "parameters" text AUTOMATIC1111's webui (modules/processing.py
  * create_infotext, 1.9+) stores in a PNG, so that it, ComfyUI importers and civitai read how
  * an sdc image was made: prompt, "Negative prompt: ..." line, then "Key: value" pairs in the
- * webui's order, values quoted as infotext_utils.quote does, the whole text stripped.
+ * webui's order, values quoted as infotext_utils.quote does, the whole text stripped. An
+ * SDXL refiner adds the webui's "Refiner" and "Refiner switch at".
  */
 #include "pipeline/pipeline.h"
 
@@ -124,6 +125,23 @@ sdc_status sdc_pipe_parameters_text(sdc_context *ctx, sdc_model *model, const sd
         append_pair(&b, &first, "RNG", "CPU");
     else if (p->rng == SDC_RNG_SOURCE_NUMPY)
         append_pair(&b, &first, "RNG", "numpy");
+    if (p->refiner) {
+        /* the webui's refiner fields: "Refiner: name [hash], Refiner switch at: 0.8" */
+        const char *rhash = sdc_pipe_model_hash(ctx, p->refiner);
+        sdc_buf r;
+        sdc_buf_init(&r, ctx);
+        sdc_buf_append_str(&r, p->refiner->name);
+        if (rhash[0]) {
+            sdc_buf_append_str(&r, " [");
+            sdc_buf_append_str(&r, rhash);
+            sdc_buf_append_str(&r, "]");
+        }
+        sdc_buf_append(&r, "", 1);
+        append_pair(&b, &first, "Refiner", r.failed ? p->refiner->name : r.data);
+        sdc_buf_free(&r);
+        float_repr(p->refiner_start, num, sizeof num);
+        append_pair(&b, &first, "Refiner switch at", num);
+    }
     if (req->n_images > 1) {
         /* One seed made the whole batch (diffusers' way), so say which image this is. */
         snprintf(num, sizeof num, "%lld", (long long)req->n_images);

@@ -7,7 +7,10 @@
  * every family and mode — families differ in their conditioning and in the model called, not
  * in copies of it), decodes the latents to 8-bit images, runs the safety checker, and writes the
  * AUTOMATIC1111 "parameters" text. It reproduces diffusers 0.30.2's StableDiffusionPipeline,
- * StableDiffusionImg2ImgPipeline and StableDiffusionInpaintPipeline, draw for draw.
+ * StableDiffusionImg2ImgPipeline and StableDiffusionInpaintPipeline, their SDXL counterparts
+ * (StableDiffusionXLPipeline, StableDiffusionXLImg2ImgPipeline as refiner with denoising_end /
+ * denoising_start) and the ControlNet pipelines of both (one or several ControlNets, guess mode
+ * off), draw for draw.
  *
  * It deliberately does not: read or write image files (io), compute any network (models),
  * define a solver (schedulers), or parse command lines (tools/cli). Memory: every activation
@@ -30,8 +33,8 @@
 typedef enum sdc_family {
     SDC_FAMILY_SD1,          /* CLIP ViT-L/14 text encoder, conv attention projections */
     SDC_FAMILY_SD2,          /* OpenCLIP ViT-H/14 (23 layers), linear projections */
-    SDC_FAMILY_SDXL,         /* two text encoders + text_time: issue 11 */
-    SDC_FAMILY_SDXL_REFINER, /* issue 11 */
+    SDC_FAMILY_SDXL,         /* CLIP ViT-L + OpenCLIP bigG, text_time with 6 time ids */
+    SDC_FAMILY_SDXL_REFINER, /* OpenCLIP bigG only, 5 time ids (the aesthetic score) */
     SDC_FAMILY_COUNT
 } sdc_family;
 
@@ -47,14 +50,25 @@ typedef enum sdc_model_source {
 
 /* The networks a generation runs, in the order its phases need them. */
 typedef enum sdc_component {
-    SDC_COMPONENT_TEXT_ENCODER,
+    SDC_COMPONENT_TEXT_ENCODER,   /* SD 1.x/2.x's only one; SDXL's CLIP ViT-L */
+    SDC_COMPONENT_TEXT_ENCODER_2, /* SDXL's OpenCLIP bigG with projection */
     SDC_COMPONENT_UNET,
     SDC_COMPONENT_VAE,
     SDC_COMPONENT_SAFETY_CHECKER,
+    SDC_COMPONENT_CONTROLNET, /* the network of a ControlNet model */
     SDC_COMPONENT_COUNT
 } sdc_component;
 
 const char *sdc_component_name(sdc_component component); /* "text_encoder", ... */
+
+/* What `sdc inspect` shows of a component (sdc_model_component_info): filled at open. */
+typedef struct sdc_pipe_component_summary {
+    sdc_component which;
+    const char *class_name; /* static */
+    char summary[160];      /* its configuration in one line */
+    uint64_t parameters, bytes;
+    const char *dtype;      /* static: a safetensors dtype name or "mixed" */
+} sdc_pipe_component_summary;
 
 struct sdc_model {
     sdc_context *ctx; /* what the model was opened on; owns everything below */
@@ -63,11 +77,22 @@ struct sdc_model {
     sdc_model_source source;
     sdc_bundle *bundle; /* SDC_MODEL_SOURCE_BUNDLE: model.json and the component files */
     sdc_family family;
+    bool is_controlnet; /* a ControlNetModel folder (or bundle): only `controlnet` is loaded */
     bool inpainting;    /* the UNet takes 9 channels */
     bool reduce_memory; /* components are loaded per phase, not kept */
     bool has_safety_checker;
-    sdc_tokenizer *tokenizer; /* keeps a cache: used under tokenizer_lock */
+    /* The text encoders present: SD 1.x/2.x have the first, SDXL base both, the refiner only
+     * the second. Each has its tokenizer (SDXL's second pads with "!"). */
+    bool has_text_encoder, has_text_encoder_2;
+    sdc_tokenizer *tokenizer;   /* keep a cache: used under tokenizer_lock */
+    sdc_tokenizer *tokenizer_2;
     pthread_mutex_t tokenizer_lock;
+    /* SDXL: model_index.json's force_zeros_for_empty_prompt (single files: base true, refiner
+     * false, as their diffusers folders say); the UNet's micro-conditioning time ids (6 base,
+     * 5 refiner; 0 without text_time). */
+    bool force_zeros_for_empty_prompt;
+    int n_time_ids;
+    char *vae_path; /* sdc_model_params.vae, or NULL: the VAE that replaces the model's own */
     /* The scheduler the model ships (scheduler/scheduler_config.json, or the built-in SD 1.x /
      * SD 2.x configuration for single files): the base every generation's scheduler is built
      * from, as diffusers' Class.from_config(pipe.scheduler.config). */
@@ -78,11 +103,17 @@ struct sdc_model {
     sdc_prediction_type prediction_type; /* what the model predicts (after the override) */
     int default_width, default_height;
     /* Configurations, known after open whether or not weights are kept. */
-    sdc_clip_text_config text_config;
+    sdc_clip_text_config text_config;   /* when has_text_encoder */
+    sdc_clip_text_config text_config_2; /* when has_text_encoder_2 */
     sdc_unet_config unet_config;
     sdc_vae_config vae_config;
+    sdc_controlnet_config controlnet_config; /* is_controlnet */
+    sdc_pipe_component_summary components[SDC_COMPONENT_COUNT];
+    int n_components;
     /* The loaded components; all NULL with reduce_memory. */
     sdc_clip_text *text_encoder;
+    sdc_clip_text *text_encoder_2;
+    sdc_controlnet *controlnet;
     sdc_unet *unet;
     sdc_vae *vae;
     sdc_safety_checker *safety_checker;      /* when has_safety_checker */
@@ -95,11 +126,13 @@ struct sdc_model {
 };
 
 /* A component for one phase: the model's own when it keeps them, else loaded now on `ctx`
- * (reduce_memory) and freed by sdc_pipe_component_release. Exactly one member is set. */
+ * (reduce_memory) and freed by sdc_pipe_component_release. Exactly one member is set (both
+ * text encoders come as text_encoder). */
 typedef struct sdc_pipe_component {
     sdc_component which;
     bool owned; /* loaded for this phase */
     sdc_clip_text *text_encoder;
+    sdc_controlnet *controlnet;
     sdc_unet *unet;
     sdc_vae *vae;
     sdc_safety_checker *safety_checker;
@@ -139,6 +172,9 @@ typedef struct sdc_pipe_request {
     int64_t latent_h, latent_w;
     bool guidance;   /* classifier-free guidance: guidance_scale > 1, as diffusers */
     double strength; /* the shortest decimal that gives params->strength */
+    /* SDXL micro-conditioning with diffusers' defaults filled in (pixels) */
+    int original_width, original_height, crop_top, crop_left, target_width, target_height;
+    double refiner_start; /* the shortest decimal of params->refiner_start (with a refiner) */
 } sdc_pipe_request;
 
 /* ---------------------------------------------------------------------------------------- */
@@ -156,14 +192,21 @@ typedef struct sdc_pipe_conditioning {
     float *storage;           /* owns the tensors' data */
 } sdc_pipe_conditioning;
 
-/* Tokenizes the prompt and the negative prompt and encodes them as one batch, as diffusers'
- * StableDiffusionPipeline.encode_prompt does: clip_skip k >= 2 takes hidden_states[-k] of the
- * prompt through the final LayerNorm (the negative prompt keeps the last layer, as diffusers
- * does), each prompt repeated for the N images. Memory for the conditioning comes from ctx;
- * the encoder's activations from a fixed arena sized here. */
+/* Tokenizes the prompt and the negative prompt and encodes them, each prompt repeated for the
+ * N images. SD 1.x / 2.x (text_encoder only) as diffusers' StableDiffusionPipeline.encode_prompt
+ * does: clip_skip k >= 2 takes hidden_states[-k] of the prompt through the final LayerNorm
+ * (the negative prompt keeps the last layer). SDXL as StableDiffusionXLPipeline.encode_prompt
+ * (the refiner: text_encoder NULL, as StableDiffusionXLImg2ImgPipeline): hidden_states[-2] (the
+ * prompt's hidden_states[-(k + 1)] with clip_skip k >= 2) of each encoder, concatenated; the
+ * pooled text_embeds of the second; with force_zeros_for_empty_prompt and no negative prompt,
+ * zeros for the negative rows; time_ids from the request (6 ids: original size, crop, target
+ * size; 5: original size, crop, aesthetic score, the negative row with the negative score and
+ * a (0, 0) crop). Memory for the conditioning comes from ctx; the encoders' activations from
+ * fixed arenas sized here. */
 sdc_status sdc_pipe_encode_prompts(sdc_context *ctx, const sdc_model *model,
-                                   const sdc_clip_text *text_encoder, const sdc_pipe_request *req,
-                                   sdc_pipe_conditioning *out);
+                                   const sdc_clip_text *text_encoder,
+                                   const sdc_clip_text *text_encoder_2,
+                                   const sdc_pipe_request *req, sdc_pipe_conditioning *out);
 void sdc_pipe_conditioning_free(sdc_context *ctx, sdc_pipe_conditioning *c);
 
 /* ---------------------------------------------------------------------------------------- */
@@ -178,6 +221,12 @@ sdc_status sdc_pipe_image_to_tensor(sdc_context *ctx, const sdc_image *image, in
  * Pillow's convert("L") does, / 255, then binarized (< 0.5 -> 0, else 1). out: [height, width]. */
 sdc_status sdc_pipe_mask_to_tensor(sdc_context *ctx, const sdc_image *mask, int width, int height,
                                    float *out);
+/* A ControlNet conditioning image as diffusers' control image processor makes it
+ * (VaeImageProcessor(do_convert_rgb=True, do_normalize=False)): RGB, resized to width x height
+ * with Pillow's Lanczos when its size differs, x / 255. out: [3, height, width]. Difference:
+ * RGBA is made RGB before resizing (Pillow would resize it premultiplied). */
+sdc_status sdc_pipe_control_image_to_tensor(sdc_context *ctx, const sdc_image *image, int width,
+                                            int height, float *out);
 /* One decoded image [3, H, W] to 8-bit RGB as diffusers' postprocess and numpy_to_pil:
  * round((x / 2 + 0.5).clamp(0, 1) * 255), rounding half to even. */
 void sdc_pipe_tensor_to_rgb8(const float *chw, int64_t height, int64_t width, uint8_t *rgb);
@@ -210,17 +259,31 @@ void sdc_pipe_inpaint_free(sdc_context *ctx, sdc_pipe_inpaint *inpaint);
 /* ---------------------------------------------------------------------------------------- */
 /* The denoising loop (denoise.c)                                                             */
 
-/* TODO(issue 11): ControlNets of a stage: nets, their control images, scales and the
- * [start, end) fraction of calls each acts on. sdc_pipe_model_call sums their residuals into
- * sdc_unet_inputs.control; nothing in the loop changes. */
-typedef struct sdc_pipe_control sdc_pipe_control;
+/* One ControlNet of a stage (diffusers' ControlNet pipelines, guess mode off): at the stage's
+ * i-th of n calls it runs with conditioning_scale = scale * keep, keep = 0 when i / n < start or
+ * (i + 1) / n > end, else 1 (controlnet_keep); a net whose scale is 0 at a call is skipped (its
+ * residuals would be zeros). The residuals of several nets are summed. */
+typedef struct sdc_pipe_controlnet {
+    const sdc_controlnet *net;
+    sdc_tensor cond; /* [B, 3, 8h, 8w] the control image in [0, 1], one copy per batch entry */
+    float scale;
+    double start, end;
+} sdc_pipe_controlnet;
 
-/* One model over a range of calls: the base model runs calls [first, end) and, for an SDXL
- * refiner (issue 11), a second stage runs [end, n_calls) on the same latents. */
+typedef struct sdc_pipe_control {
+    const sdc_pipe_controlnet *nets;
+    int n_nets;
+} sdc_pipe_control;
+
+/* One model over a range of calls of its scheduler: the base model runs calls [first, end) and
+ * an SDXL refiner a second stage on the same latents with its own scheduler (diffusers'
+ * refiner pipeline has its own), started by sdc_scheduler_set_denoising_start. */
 typedef struct sdc_pipe_stage {
     const sdc_unet *unet;
     const sdc_pipe_conditioning *cond;
-    const sdc_pipe_control *control; /* NULL */
+    const sdc_pipe_control *control; /* NULL, or the ControlNets acting in this stage */
+    sdc_scheduler *sched;            /* NULL = the loop's */
+    size_t first_call;               /* the scheduler's first call of this stage */
     size_t end_call;                 /* exclusive */
 } sdc_pipe_stage;
 
@@ -231,6 +294,9 @@ typedef struct sdc_pipe_progress {
     const float *preview_proj; /* [4][3] latent -> RGB (preview.c) */
     const float *preview_bias; /* [3] */
     double start_s;            /* sdc_time_s() when the run began */
+    /* Steps reported before this loop and in the whole run (stages run by separate loops);
+     * step_total 0 = this loop's calls. */
+    int step_offset, step_total;
 } sdc_pipe_progress;
 
 typedef struct sdc_pipe_loop {
@@ -247,11 +313,13 @@ typedef struct sdc_pipe_loop {
 } sdc_pipe_loop;
 
 /* The exact bytes of the fixed arena sdc_pipe_denoise needs: the loop's buffers (model input,
- * model output, guided output, preview pixels) plus the largest UNet scratch of any stage. */
+ * model output, guided output, preview pixels) plus the largest model call of any stage: the
+ * UNet's scratch, or with ControlNets one set of residuals plus the larger of the UNet's and
+ * the largest ControlNet's scratch. */
 sdc_status sdc_pipe_denoise_scratch_bytes(sdc_context *ctx, const sdc_pipe_loop *d, size_t *bytes);
-/* Runs the calls [first_call, last stage's end) of the scheduler. A non-zero return of the
- * progress callback stops it with SDC_STATUS_CANCELLED. Allocates nothing: every buffer comes
- * from `scratch` (a fixed arena of sdc_pipe_denoise_scratch_bytes). */
+/* Runs each stage's calls [first_call, end_call) of its scheduler, stage after stage. A
+ * non-zero return of the progress callback stops it with SDC_STATUS_CANCELLED. Allocates
+ * nothing: every buffer comes from `scratch` (a fixed arena of sdc_pipe_denoise_scratch_bytes). */
 sdc_status sdc_pipe_denoise(sdc_context *ctx, const sdc_pipe_loop *d, sdc_arena *scratch);
 
 /* ---------------------------------------------------------------------------------------- */

@@ -259,6 +259,52 @@ sdc_status sdc_scheduler_set_strength(sdc_scheduler *s, double strength)
     return SDC_STATUS_OK;
 }
 
+/* diffusers' discrete_timestep_cutoff: int(round(T - fraction * T)), round half to even. */
+static double timestep_cutoff(const sdc_scheduler *s, double fraction)
+{
+    double T = (double)s->cfg.num_train_timesteps;
+    return nearbyint(T - fraction * T);
+}
+
+size_t sdc_scheduler_denoising_end_call(const sdc_scheduler *s, double fraction)
+{
+    double cutoff = timestep_cutoff(s, fraction);
+    size_t end = s->first_call;
+    /* len(filter(ts >= cutoff)) of the timesteps from the first call: they descend, so the
+     * calls that pass are the leading ones */
+    for (size_t i = s->first_call; i < s->n_calls; i++)
+        if (s->timesteps[i] >= cutoff)
+            end++;
+    return end;
+}
+
+sdc_status sdc_scheduler_set_denoising_start(sdc_scheduler *s, double fraction)
+{
+    if (s->started)
+        return sdc_fail(s->ctx, SDC_STATUS_INVALID_ARGUMENT,
+                        "scheduler %s: denoising_start after the first step: the start must be "
+                        "chosen before denoising begins",
+                        s->ops->name);
+    if (!(fraction > 0.0 && fraction < 1.0))
+        return sdc_fail(s->ctx, SDC_STATUS_INVALID_ARGUMENT,
+                        "scheduler %s: denoising start %g: expected a fraction in (0, 1)",
+                        s->ops->name, fraction);
+    double cutoff = timestep_cutoff(s, fraction);
+    size_t k = 0;
+    for (size_t i = 0; i < s->n_calls; i++)
+        if (s->timesteps[i] < cutoff)
+            k++;
+    if (s->ops->order == 2 && k % 2 == 0 && k > 0)
+        k++;
+    if (k == 0 || k > s->n_calls)
+        return sdc_fail(s->ctx, SDC_STATUS_INVALID_ARGUMENT,
+                        "scheduler %s: denoising start %g leaves no step of %d: no timestep is "
+                        "below %g",
+                        s->ops->name, fraction, s->n_steps, cutoff);
+    s->first_call = s->next_call = s->n_calls - k;
+    return SDC_STATUS_OK;
+}
+
 sdc_status sdc_scheduler_add_noise(sdc_scheduler *s, size_t call, const float *original,
                                    const float *noise, float *out)
 {

@@ -262,6 +262,19 @@ const float *sdc_scheduler_denoised(const sdc_scheduler *sched);
  * would be left. Must come before the first step. */
 sdc_status sdc_scheduler_set_strength(sdc_scheduler *sched, double strength);
 
+/* diffusers' denoising_end (StableDiffusionXLPipeline, "Mixture of Denoisers"): the schedule stops
+ * at `fraction` (in (0, 1)) of the training timesteps. With cutoff = int(round(T - fraction * T))
+ * (Python's round, half to even), the calls from the first on whose timestep is >= cutoff run;
+ * returns the call after the last of them (first_call when none does). Reads only. */
+size_t sdc_scheduler_denoising_end_call(const sdc_scheduler *sched, double fraction);
+
+/* diffusers' denoising_start (StableDiffusionXLImg2ImgPipeline.get_timesteps): the schedule
+ * starts where a denoising_end of the same fraction stops: the last k calls run, k = the number
+ * of timesteps below the cutoff, plus one for a second-order solver when k is even (so that a
+ * Heun pair is not split). An error when k is 0 (diffusers would then run every step), when
+ * fraction is outside (0, 1) or after the first step. Takes the place of set_strength. */
+sdc_status sdc_scheduler_set_denoising_start(sdc_scheduler *sched, double fraction);
+
 /* add_noise(original, noise, timesteps[call]) (FlowMatch: scale_noise): the noised start of
  * img2img at the first call. out may alias either input. */
 sdc_status sdc_scheduler_add_noise(sdc_scheduler *sched, size_t call, const float *original,

@@ -29,8 +29,9 @@ static void test_convert_and_inspect(void)
     const char *bundle = test_tmp_path("cli.sdc");
     char args[2048];
     int code;
-    snprintf(args, sizeof args, "convert '%s' -o '%s' --palettize 6 --check-output-correctness "
-                                "--force -t 2",
+    snprintf(args, sizeof args,
+             "convert '%s' -o '%s' --palettize 6 --check-output-correctness "
+             "--force -t 2",
              SD1, bundle);
     char *out = run(args, &code);
     CHECK_EQ_INT(code, 0);
@@ -110,8 +111,7 @@ static void test_errors(void)
     free(out);
     struct stat sb;
     CHECK(stat(bundle, &sb) != 0);
-    snprintf(args, sizeof args, "convert '%s' -o x.sdc --recipe /nonexistent.json --select r",
-             SD1);
+    snprintf(args, sizeof args, "convert '%s' -o x.sdc --recipe /nonexistent.json --select r", SD1);
     out = run(args, &code);
     CHECK_EQ_INT(code, 1);
     CHECK_CONTAINS(out, "/nonexistent.json");

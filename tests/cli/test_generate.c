@@ -6,7 +6,8 @@
  * files as Apple's CLI does (long, unicode and unsafe prompts, image count 2, image to image),
  * --json lines parse, previews are written, the safety checker's verdict is reported, a progress
  * bar is drawn on a terminal, Ctrl-C leaves no image and exits 130, and every kind of bad input
- * fails with its exit code and a message naming the thing, writing no final image.
+ * fails with its exit code and a message naming the thing, writing no final image. SDXL with
+ * its refiner and ControlNets (one, two, Canny-preprocessed) reproduce their fixtures too.
  */
 #define _XOPEN_SOURCE 700 /* posix_openpt for the terminal test */
 
@@ -32,6 +33,11 @@
 #define MASK_64  PIPES "/inputs/control_shapes_64x64.png"
 #define ASTRO    "a photo of an astronaut riding a horse on mars"
 #define NEGATIVE "blurry, low quality"
+#define SDXL     MODELS "/sdxl-tiny"
+#define REFINER  MODELS "/sdxl-refiner-tiny"
+#define CN_SD1   MODELS "/controlnet-sd1-tiny"
+#define SHAPES   PIPES "/inputs/control_shapes_64x64.png"
+#define STRIPES  PIPES "/inputs/control_stripes_64x64.png"
 
 static sdc_context *ctx;
 
@@ -726,6 +732,79 @@ static void test_progress_bar_on_a_terminal(void)
 
 /* Bad input: each fails with its exit status and a one-line message naming the thing, and
  * leaves no image behind. */
+/* SDXL base + refiner and ControlNets through the CLI give the fixtures' images. */
+static void test_sdxl_and_controlnets(void)
+{
+    static const struct {
+        const char *args, *file, *reference;
+    } runs[] = {
+        {"-m '" SDXL "' --refiner '" REFINER "' --refiner-start 0.6 '" ASTRO "' --seed 11 "
+         "--steps 5 --guidance-scale 5 --width 64 --height 64",
+         ASTRO, PIPES "/sdxl_base_refiner/numpy_0.png"},
+        {"-m '" SD1 "' --controlnet '" CN_SD1 "' --control-image '" SHAPES "' "
+         "'a cat sitting on a red sofa' --negative-prompt '" NEGATIVE "' --seed 12 --steps 3",
+         "a cat sitting on a red sofa", PIPES "/sd1_controlnet/numpy_0.png"},
+        {"-m '" SD1 "' --controlnet '" CN_SD1 "' --control-image '" SHAPES "' --controlnet '" CN_SD1
+         "' --control-image '" STRIPES "' --control-scale 0.5 'a cat sitting on a red sofa' "
+         "--negative-prompt '" NEGATIVE "' --seed 13 --steps 3",
+         "a cat sitting on a red sofa", PIPES "/sd1_controlnet_multi/numpy_0.png"},
+    };
+    for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
+        const char *dir = out_dir("sdxl");
+        char args[8192], name[512];
+        snprintf(args, sizeof args, "%s --disable-safety -q --output-dir '%s'", runs[k].args, dir);
+        result r = run(args);
+        CHECK_MSG(r.code == 0, "sdc generate %s: %s", args, r.err);
+        snprintf(name, sizeof name, "%s.%d.final.png", runs[k].file, k == 0 ? 11 : 12 + (int)k - 1);
+        for (char *c = name; *c; c++)
+            *c = *c == ' ' ? '_' : *c;
+        const char *file = path_in(dir, name);
+        CHECK_MSG(exists(file), "%s not written", file);
+        if (exists(file)) {
+            double db = psnr_against(file, runs[k].reference);
+            CHECK_MSG(db >= 60, "%s: PSNR %.2f dB", runs[k].reference, db);
+        }
+        if (k == 0 && exists(file)) {
+            char *params = png_parameters(file, NULL);
+            if (params)
+                CHECK_CONTAINS(params, "Refiner: sdxl-refiner-tiny, Refiner switch at: 0.6");
+            free(params);
+        }
+        result_free(&r);
+    }
+    /* a photo made into Canny edges first: an image, unlike the photo given as it is */
+    const char *dir = out_dir("canny");
+    char args[8192];
+    snprintf(args, sizeof args,
+             "-m '" SD1 "' --controlnet '" CN_SD1 "' --control-image '" IMAGE "' "
+             "--control-preprocess canny:50:150 --control-start 0 --control-end 0.5 'a cat' "
+             "--seed 5 --steps 2 --disable-safety -q --output-dir '%s'",
+             dir);
+    result r = run(args);
+    CHECK_MSG(r.code == 0, "canny: %s", r.err);
+    CHECK_EQ_INT(count_files(dir, ".final.png"), 1);
+    const char *canny_file = path_in(dir, "a_cat.5.final.png");
+    sdc_image a = {0};
+    CHECK(sdc_image_read(ctx, canny_file, 3, &a, NULL) == SDC_STATUS_OK);
+    CHECK_EQ_INT(a.width, 96); /* the control image's size */
+    CHECK_EQ_INT(a.height, 64);
+    result_free(&r);
+    dir = out_dir("canny-not");
+    snprintf(args, sizeof args,
+             "-m '" SD1 "' --controlnet '" CN_SD1 "' --control-image '" IMAGE "' "
+             "--control-start 0 --control-end 0.5 'a cat' --seed 5 --steps 2 --disable-safety -q "
+             "--output-dir '%s'",
+             dir);
+    r = run(args);
+    sdc_image b = {0};
+    CHECK(r.code == 0 &&
+          sdc_image_read(ctx, path_in(dir, "a_cat.5.final.png"), 3, &b, NULL) == SDC_STATUS_OK);
+    CHECK_MSG(a.pixels && b.pixels && psnr(&a, &b) < 60, "the Canny preprocessing did nothing");
+    sdc_image_free(ctx, &a);
+    sdc_image_free(ctx, &b);
+    result_free(&r);
+}
+
 static void test_bad_input(void)
 {
     const char *junk_dir = out_dir("junk");
@@ -783,6 +862,28 @@ static void test_bad_input(void)
         {"-m '%M'", 2, "no prompt given"},
         {"'a cat'", 2, "which model?"},
         {"-m '%M' 'a cat' --steps 1 --output-dir '%F/sub'", 1, "a-file"},
+        {"-m '%M' 'a cat' --controlnet '" CN_SD1 "' --control-image /nonexistent/control.png", 1,
+         "/nonexistent/control.png"},
+        {"-m '%M' 'a cat' --controlnet '" CN_SD1 "' --control-image '%G'", 1,
+         "garbage.safetensors"},
+        {"-m '%M' 'a cat' --control-image '" SHAPES "'", 2, "give --controlnet MODEL before it"},
+        {"-m '%M' 'a cat' --controlnet '" CN_SD1 "'", 2, "has no --control-image"},
+        {"-m '%M' 'a cat' --controlnet '" CN_SD1 "' --control-image '" SHAPES "' "
+         "--control-preprocess sobel",
+         2, "--control-preprocess takes canny"},
+        {"-m '%M' 'a cat' --controlnet '" CN_SD1 "' --control-image '" SHAPES "' "
+         "--control-start 0.7 --control-end 0.2",
+         2, "--control-start 0.7 must be below"},
+        {"-m '%M' 'a cat' --controlnet '%M' --control-image '" SHAPES "'", 1, "not a ControlNet"},
+        {"-m '" SDXL "' 'a cat' --steps 1 --controlnet '" CN_SD1 "' --control-image '" SHAPES "'",
+         1, "is an SD 1.x ControlNet but"},
+        {"-m '" REFINER "' 'a cat' --steps 1", 1, "is an SDXL refiner"},
+        {"-m '" SDXL "' 'a cat' --steps 1 --refiner '%M'", 1,
+         "is an SD 1.x model: expected an SDXL refiner"},
+        {"-m '%M' 'a cat' --refiner-start 1.5", 2, "--refiner-start takes a fraction"},
+        {"-m '%M' 'a cat' --original-size 1024", 2, "--original-size takes WIDTHxHEIGHT"},
+        {"-m '%M' 'a cat' --crops-coords-top-left 5", 2, "--crops-coords-top-left takes TOP,LEFT"},
+        {"-m '" SDXL "' 'a cat' --steps 1 --vae /nonexistent/vae", 1, "/nonexistent/vae"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         /* %M model, %G garbage file, %E empty folder, %F a plain file */
@@ -846,6 +947,7 @@ int main(void)
     RUN(test_safety_checker);
     RUN(test_ctrl_c);
     RUN(test_progress_bar_on_a_terminal);
+    RUN(test_sdxl_and_controlnets);
     RUN(test_bad_input);
     sdc_context_destroy(ctx);
     int rc = test_finish();

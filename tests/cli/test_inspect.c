@@ -2,7 +2,9 @@
  * Tests `sdc inspect` by running the built command (SDC_CLI_PATH) on the real TAESD decoder
  * weights: every tensor's dtype and shape in --json and in the table must equal what Python's
  * safetensors library read from the same file (tests/data/taesd/taef2_decoder.tensors.txt),
- * and bad command lines and files fail with the right exit code and a message.
+ * and bad command lines and files fail with the right exit code and a message. Models (the
+ * tiny SDXL base and refiner folders, the SDXL single file, a ControlNet): family and
+ * components.
  */
 #include "io/io.h"
 #include "test.h"
@@ -12,6 +14,7 @@
 
 #define DECODER SDC_TEST_DATA_DIR "/taesd/taef2_decoder.safetensors"
 #define TRUTH   SDC_TEST_DATA_DIR "/taesd/taef2_decoder.tensors.txt"
+#define MODELS  SDC_BUILD_FIXTURES_DIR "/models"
 
 typedef struct truth_tensor {
     char name[128];
@@ -178,10 +181,52 @@ static void test_errors(void)
     free(out);
 }
 
+static void test_models(void)
+{
+    int code;
+    char *out = run("'" MODELS "/sdxl-tiny'", &code);
+    CHECK_EQ_INT(code, 0);
+    CHECK_CONTAINS(out, "family:   sdxl, 6 time ids");
+    CHECK_CONTAINS(out, "  text_encoder    CLIPTextModel");
+    CHECK_CONTAINS(out, "  text_encoder_2  CLIPTextModelWithProjection");
+    CHECK_CONTAINS(out, "  unet            UNet2DConditionModel");
+    CHECK_CONTAINS(out, "scaling 0.13025");
+    free(out);
+    out = run("'" MODELS "/sdxl-refiner-tiny'", &code);
+    CHECK_EQ_INT(code, 0);
+    CHECK_CONTAINS(out, "family:   sdxl-refiner, 5 time ids (original size, crop, aesthetic score)");
+    CHECK(strstr(out, "CLIPTextModel ") == NULL);
+    free(out);
+    out = run("'" MODELS "/controlnet-sd1-tiny'", &code);
+    CHECK_EQ_INT(code, 0);
+    CHECK_CONTAINS(out, "family:   sd1 ControlNet");
+    CHECK_CONTAINS(out, "  controlnet      ControlNetModel");
+    free(out);
+    /* a single file: the model, then its tensors; in JSON both */
+    out = run("--json '" MODELS "/sdxl-tiny.safetensors'", &code);
+    CHECK_EQ_INT(code, 0);
+    sdc_context *ctx = NULL;
+    sdc_json_doc *doc = NULL;
+    CHECK(sdc_context_create(NULL, &ctx) == SDC_STATUS_OK);
+    CHECK(sdc_json_parse(ctx, out, strlen(out), "inspect --json", &doc) == SDC_STATUS_OK);
+    const sdc_json *model = doc ? sdc_json_get_type(doc->root, "model", SDC_JSON_TYPE_OBJECT) : NULL;
+    const sdc_json *file = doc ? sdc_json_get_type(doc->root, "file", SDC_JSON_TYPE_OBJECT) : NULL;
+    const sdc_json *family = model ? sdc_json_get_type(model, "family", SDC_JSON_TYPE_STRING) : NULL;
+    const sdc_json *comps =
+        model ? sdc_json_get_type(model, "components", SDC_JSON_TYPE_ARRAY) : NULL;
+    CHECK(family && strcmp(family->u.string.chars, "sdxl") == 0);
+    CHECK(comps && comps->u.array.count == 4);
+    CHECK(file && sdc_json_get_type(file, "tensors", SDC_JSON_TYPE_ARRAY));
+    sdc_json_free(doc);
+    sdc_context_destroy(ctx);
+    free(out);
+}
+
 int main(void)
 {
     RUN(test_json_lists_every_tensor);
     RUN(test_table_lists_every_tensor);
     RUN(test_errors);
+    RUN(test_models);
     return test_finish();
 }

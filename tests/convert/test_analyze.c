@@ -54,10 +54,9 @@ static void test_analyze_then_convert(void)
         CHECK(s && s->u.object.count == 17);
         CHECK(c && c->u.object.count == 18); /* + metadata */
         const sdc_json *meta = c ? sdc_json_get_type(c, "metadata", SDC_JSON_TYPE_OBJECT) : NULL;
-        const sdc_json *cands = meta ? sdc_json_get_type(meta, "candidates", SDC_JSON_TYPE_ARRAY)
-                                     : NULL;
-        const sdc_json *sizes = meta ? sdc_json_get_type(meta, "sizes", SDC_JSON_TYPE_ARRAY)
-                                     : NULL;
+        const sdc_json *cands =
+            meta ? sdc_json_get_type(meta, "candidates", SDC_JSON_TYPE_ARRAY) : NULL;
+        const sdc_json *sizes = meta ? sdc_json_get_type(meta, "sizes", SDC_JSON_TYPE_ARRAY) : NULL;
         CHECK(cands && cands->u.array.count == 17 && sizes && sizes->u.array.count == 17);
         /* Cumulative palettization never beats a single layer's (here: the first). */
         if (s && c && cands) {
@@ -140,8 +139,8 @@ static void test_refusals(void)
     p.min_elements = 100000000;
     MT_CHECK_ERROR(ctx, sdc_analyze(ctx, SD1, out, &p), SDC_STATUS_INVALID_ARGUMENT,
                    "no UNet layer", "100000000");
-    MT_CHECK_ERROR(ctx, sdc_analyze(ctx, SD1 "-missing", out, &p), SDC_STATUS_NOT_FOUND,
-                   "missing", NULL);
+    MT_CHECK_ERROR(ctx, sdc_analyze(ctx, SD1 "-missing", out, &p), SDC_STATUS_NOT_FOUND, "missing",
+                   NULL);
 }
 
 int main(void)

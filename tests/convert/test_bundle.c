@@ -137,14 +137,13 @@ static void test_single_file_configs(void)
     CHECK(sdc_bundle_open_clip_text(ctx, b, "text_encoder_2", &t2) == SDC_STATUS_OK);
     if (u1 && u2) {
         const sdc_unet_config *a = sdc_unet_get_config(u1), *c = sdc_unet_get_config(u2);
-        bool same = a->n_levels == c->n_levels && a->text_time == c->text_time &&
-                    a->addition_time_embed_dim == c->addition_time_embed_dim &&
-                    a->projection_class_embeddings_input_dim ==
-                        c->projection_class_embeddings_input_dim &&
-                    a->cross_attention_dim == c->cross_attention_dim &&
-                    a->norm_eps == c->norm_eps && a->freq_shift == c->freq_shift &&
-                    a->time_embed_dim == c->time_embed_dim &&
-                    a->use_linear_projection == c->use_linear_projection;
+        bool same =
+            a->n_levels == c->n_levels && a->text_time == c->text_time &&
+            a->addition_time_embed_dim == c->addition_time_embed_dim &&
+            a->projection_class_embeddings_input_dim == c->projection_class_embeddings_input_dim &&
+            a->cross_attention_dim == c->cross_attention_dim && a->norm_eps == c->norm_eps &&
+            a->freq_shift == c->freq_shift && a->time_embed_dim == c->time_embed_dim &&
+            a->use_linear_projection == c->use_linear_projection;
         for (int i = 0; i < a->n_levels; i++)
             same = same && a->block_out_channels[i] == c->block_out_channels[i] &&
                    a->n_heads[i] == c->n_heads[i] &&
@@ -183,14 +182,10 @@ static bool same_file(const char *a, const char *b)
 
 static bool same_bundles(const char *a, const char *b)
 {
-    static const char *const files[] = {"model.json",
-                                        "text_encoder.safetensors",
-                                        "unet.safetensors",
-                                        "vae.safetensors",
-                                        "safety_checker.safetensors",
-                                        "tokenizer/vocab.json",
-                                        "tokenizer/merges.txt",
-                                        "tokenizer/tokenizer_config.json"};
+    static const char *const files[] = {
+        "model.json",           "text_encoder.safetensors",       "unet.safetensors",
+        "vae.safetensors",      "safety_checker.safetensors",     "tokenizer/vocab.json",
+        "tokenizer/merges.txt", "tokenizer/tokenizer_config.json"};
     bool same = true;
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char pa[1024], pb[1024];

@@ -1,8 +1,9 @@
 /*
  * Tests src/convert/component.c with src/io/compressed.c and the store's compressed entries, on
- * the real TAEF2 decoder: a component written dense (f32, f16, bf16), palettized (every bit
- * width, one palette or groups of rows) or int8 reads back with every tensor equal to the source
- * or within its stated quantization error (nearest palette entry of its group; half an int8 step);
+ * the real TAEF2 decoder (a part of it for the round trips): a component written dense (f32, f16,
+ * bf16), palettized (1 to 6 bits, one palette or groups of rows) or int8 reads back with every
+ * tensor equal to the source or within its stated quantization error (nearest palette entry of
+ * its group; half an int8 step);
  * which tensors are compressed; the file is byte-identical on rerun whatever the thread count;
  * sdc_tensor_file lists compressed weights once with their storage; the compressed model runs;
  * and malformed descriptors are refused naming the weight.
@@ -14,7 +15,24 @@
 #define DECODER SDC_TEST_DATA_DIR "/taesd/taef2_decoder.safetensors"
 
 static sdc_context *ctx;
-static sdc_store *source;
+static sdc_store *decoder; /* the whole TAEF2 decoder */
+static sdc_store *source;  /* a part of it: conv_in, block 3 (with its GroupNorm pool branch),
+                              the first upsampling conv and conv_out; the round trips run on it */
+
+/* The part of the decoder the round trips use, so the sanitizer pass stays quick. */
+static sdc_status make_source(void)
+{
+    static const char *const prefixes[] = {"1.", "3.", "7.", "19."};
+    sdc_status st = sdc_store_create(ctx, "part of taef2_decoder", &source);
+    if (st == SDC_STATUS_OK)
+        st = sdc_store_add_file(source, decoder->files[0]);
+    for (size_t i = 0; i < decoder->n_entries && st == SDC_STATUS_OK; i++)
+        for (size_t k = 0; k < 4; k++)
+            if (strncmp(decoder->entries[i].name, prefixes[k], strlen(prefixes[k])) == 0)
+                st = sdc_store_add(source, decoder->entries[i].name, decoder->entries[i].tensor,
+                                   SDC_STORE_TRANSFORM_NONE, 0, 0);
+    return st == SDC_STATUS_OK ? sdc_store_finish(source) : st;
+}
 
 static sdc_component_policy policy(sdc_dtype dtype, sdc_compression c, int bits, int64_t groups)
 {
@@ -49,7 +67,7 @@ static void round_trip(const char *file, sdc_component_policy p)
     }
     CHECK_MSG(bad == 0, "%s: %zu tensors differ", file, bad);
     CHECK_EQ_INT(sum.n_palettized + sum.n_int8, compressed);
-    CHECK(p.compression == SDC_COMPRESSION_NONE || compressed > 30);
+    CHECK(p.compression == SDC_COMPRESSION_NONE || compressed == 7);
     sdc_store_destroy(back);
 }
 
@@ -58,8 +76,8 @@ static void test_round_trips(void)
     round_trip("f32.safetensors", policy(SDC_DTYPE_F32, SDC_COMPRESSION_NONE, 0, 1));
     round_trip("f16.safetensors", policy(SDC_DTYPE_F16, SDC_COMPRESSION_NONE, 0, 1));
     round_trip("bf16.safetensors", policy(SDC_DTYPE_BF16, SDC_COMPRESSION_NONE, 0, 1));
-    static const int bits[] = {1, 2, 4, 6, 8};
-    for (int b = 0; b < 5; b++) {
+    static const int bits[] = {1, 6}; /* 8 bits: test_bundle.c; 2 and 4: with groups below */
+    for (int b = 0; b < 2; b++) {
         char name[32];
         snprintf(name, sizeof name, "p%d.safetensors", bits[b]);
         round_trip(name, policy(SDC_DTYPE_F16, SDC_COMPRESSION_PALETTE, bits[b], 1));
@@ -146,7 +164,7 @@ static void test_compressed_model_runs(void)
     const char *path = test_tmp_path("p6_run.safetensors");
     sdc_component_policy p = policy(SDC_DTYPE_F16, SDC_COMPRESSION_PALETTE, 6, 1);
     sdc_component_summary sum;
-    CHECK(sdc_convert_component(ctx, source, "taesd_decoder", &p, path, &sum) == SDC_STATUS_OK);
+    CHECK(sdc_convert_component(ctx, decoder, "taesd_decoder", &p, path, &sum) == SDC_STATUS_OK);
     mt_array latent, ref;
     sdc_store *store = NULL;
     sdc_taesd *t = NULL;
@@ -178,7 +196,10 @@ static sdc_status open_crafted(const char *desc, sdc_dtype idx_dtype, int64_t id
     static uint16_t pal[4 * 256];
     sdc_st_entry e[2] = {
         {.name = "w.indices", .dtype = idx_dtype, .ndim = 2, .shape = {4, idx_cols}, .data = idx},
-        {.name = "w.palette", .dtype = SDC_DTYPE_F16, .ndim = 2, .shape = {pal_rows, 4},
+        {.name = "w.palette",
+         .dtype = SDC_DTYPE_F16,
+         .ndim = 2,
+         .shape = {pal_rows, 4},
          .data = pal},
     };
     sdc_st_kv meta[1] = {{.key = SDC_ST_COMPRESSED_PREFIX "w", .value = desc}};
@@ -212,7 +233,8 @@ static void test_malformed_descriptors(void)
                                 "\"rows_per_group\": 2}",
                                 SDC_DTYPE_U8, 2, 2),
                    SDC_STATUS_FORMAT, "3-bit", NULL);
-    MT_CHECK_ERROR(ctx, open_crafted("{\"storage\": \"lut\", \"shape\": [4, 8]}", SDC_DTYPE_U8, 2, 2),
+    MT_CHECK_ERROR(ctx,
+                   open_crafted("{\"storage\": \"lut\", \"shape\": [4, 8]}", SDC_DTYPE_U8, 2, 2),
                    SDC_STATUS_UNSUPPORTED, "\"lut\"", NULL);
     MT_CHECK_ERROR(ctx, open_crafted("{\"storage\": \"palette\", \"bits\": 2}", SDC_DTYPE_U8, 2, 2),
                    SDC_STATUS_FORMAT, "\"shape\"", NULL);
@@ -221,7 +243,8 @@ static void test_malformed_descriptors(void)
                                 "1152921504606846977], \"rows_per_group\": 2}",
                                 SDC_DTYPE_U8, 2, 2),
                    SDC_STATUS_FORMAT, "shape[1]", NULL);
-    MT_CHECK_ERROR(ctx, open_crafted("{\"storage\": \"int8\", \"shape\": [4, 8]}", SDC_DTYPE_U8, 2, 2),
+    MT_CHECK_ERROR(ctx,
+                   open_crafted("{\"storage\": \"int8\", \"shape\": [4, 8]}", SDC_DTYPE_U8, 2, 2),
                    SDC_STATUS_FORMAT, "w.int8", "missing");
     MT_CHECK_ERROR(ctx, open_crafted("[1, 2", SDC_DTYPE_U8, 2, 2), SDC_STATUS_FORMAT,
                    "sdc.compressed.w", NULL);
@@ -230,7 +253,8 @@ static void test_malformed_descriptors(void)
 int main(void)
 {
     if (sdc_context_create(NULL, &ctx) != SDC_STATUS_OK ||
-        sdc_store_open_file(ctx, DECODER, &source) != SDC_STATUS_OK)
+        sdc_store_open_file(ctx, DECODER, &decoder) != SDC_STATUS_OK ||
+        make_source() != SDC_STATUS_OK)
         return 2;
     RUN(test_round_trips);
     RUN(test_byte_identical_reruns);
@@ -238,6 +262,7 @@ int main(void)
     RUN(test_compressed_model_runs);
     RUN(test_malformed_descriptors);
     sdc_store_destroy(source);
+    sdc_store_destroy(decoder);
     sdc_context_destroy(ctx);
     return test_finish();
 }

@@ -74,8 +74,7 @@ static void test_non_finite_refused(void)
     CHECK_CONTAINS(sdc_context_errmsg(ctx), "mid_block.proj.weight");
     CHECK_CONTAINS(sdc_context_errmsg(ctx), "NaN at element 4");
     v[4] = -INFINITY;
-    CHECK_EQ_INT(sdc_quantize_int8(ctx, "w", v, 2, 3, q, scale, &sse),
-                 SDC_STATUS_INVALID_ARGUMENT);
+    CHECK_EQ_INT(sdc_quantize_int8(ctx, "w", v, 2, 3, q, scale, &sse), SDC_STATUS_INVALID_ARGUMENT);
     CHECK_CONTAINS(sdc_context_errmsg(ctx), "infinity");
 }
 

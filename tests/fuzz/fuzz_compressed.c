@@ -32,11 +32,10 @@ static void decode_all(const sdc_st_logical *l)
         shape[1] *= l->shape[d];
     if (shape[0] == 0 || shape[1] == 0 || shape[1] > (1 << 16))
         return;
-    sdc_weight w =
-        l->storage == SDC_ST_STORAGE_PALETTE
-            ? sdc_weight_palette(l->data->data, l->bits, l->palette->data, l->palette->dtype,
-                                 l->rows_per_group, 2, shape)
-            : sdc_weight_int8(l->data->data, l->scale->data, 2, shape);
+    sdc_weight w = l->storage == SDC_ST_STORAGE_PALETTE
+                       ? sdc_weight_palette(l->data->data, l->bits, l->palette->data,
+                                            l->palette->dtype, l->rows_per_group, 2, shape)
+                       : sdc_weight_int8(l->data->data, l->scale->data, 2, shape);
     float *row = malloc((size_t)shape[1] * sizeof(float));
     if (!row)
         abort();

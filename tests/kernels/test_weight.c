@@ -200,7 +200,8 @@ static void test_ops_match_dense_decode(void)
         }
     }
     int64_t wshape[4] = {O, C, 3, 3}, xshape[4] = {1, C, H, W}, yshape[4] = {1, O, H, W};
-    float *cx = test_floats(C * H * W), *cy1 = test_floats(O * H * W), *cy2 = test_floats(O * H * W);
+    float *cx = test_floats(C * H * W), *cy1 = test_floats(O * H * W),
+          *cy2 = test_floats(O * H * W);
     test_fill(&rng, cx, C * H * W, -1.0f, 1.0f);
     sdc_tensor ctx_in = sdc_tensor_make(cx, SDC_DTYPE_F32, 4, xshape);
     sdc_tensor cty1 = sdc_tensor_make(cy1, SDC_DTYPE_F32, 4, yshape);
@@ -229,14 +230,14 @@ static void test_wrappers_refuse_malformed_weights(void)
     sdc_tensor tx = sdc_tensor_make(x, SDC_DTYPE_F32, 2, xs);
     sdc_tensor ty = sdc_tensor_make(y, SDC_DTYPE_F32, 2, xs);
     sdc_weight w = sdc_weight_palette(idx, 3, pal, SDC_DTYPE_F32, 1, 2, ws);
-    CHECK_ERROR(ctx, sdc_kern_linear(ctx, &tx, &w, NULL, &ty), SDC_STATUS_UNSUPPORTED,
-                "linear", "3-bit", NULL);
+    CHECK_ERROR(ctx, sdc_kern_linear(ctx, &tx, &w, NULL, &ty), SDC_STATUS_UNSUPPORTED, "linear",
+                "3-bit", NULL);
     w = sdc_weight_palette(idx, 1, pal, SDC_DTYPE_I8, 1, 2, ws);
-    CHECK_ERROR(ctx, sdc_kern_linear(ctx, &tx, &w, NULL, &ty), SDC_STATUS_UNSUPPORTED,
-                "palettized", "I8 palette", NULL);
+    CHECK_ERROR(ctx, sdc_kern_linear(ctx, &tx, &w, NULL, &ty), SDC_STATUS_UNSUPPORTED, "palettized",
+                "I8 palette", NULL);
     w = sdc_weight_palette(idx, 1, NULL, SDC_DTYPE_F32, 1, 2, ws);
-    CHECK_ERROR(ctx, sdc_kern_linear(ctx, &tx, &w, NULL, &ty), SDC_STATUS_UNSUPPORTED,
-                "[2, 2]", NULL, NULL);
+    CHECK_ERROR(ctx, sdc_kern_linear(ctx, &tx, &w, NULL, &ty), SDC_STATUS_UNSUPPORTED, "[2, 2]",
+                NULL, NULL);
     w = sdc_weight_palette(idx, 1, pal, SDC_DTYPE_F32, 0, 2, ws);
     CHECK_ERROR(ctx, sdc_kern_linear(ctx, &tx, &w, NULL, &ty), SDC_STATUS_UNSUPPORTED,
                 "0 rows per group", NULL, NULL);
@@ -245,8 +246,8 @@ static void test_wrappers_refuse_malformed_weights(void)
                 "int8 weight", NULL, NULL);
     w = sdc_weight_int8((const int8_t *)idx, scale, 2, ws);
     w.format = SDC_WEIGHT_FORMAT_COUNT;
-    CHECK_ERROR(ctx, sdc_kern_linear(ctx, &tx, &w, NULL, &ty), SDC_STATUS_UNSUPPORTED,
-                "format", NULL, NULL);
+    CHECK_ERROR(ctx, sdc_kern_linear(ctx, &tx, &w, NULL, &ty), SDC_STATUS_UNSUPPORTED, "format",
+                NULL, NULL);
     sdc_context_destroy(ctx);
 }
 

@@ -93,8 +93,8 @@ static void run_case(sdc_context *ctx, const x86_level *level, const attn_case *
             }
     char what[160];
     snprintf(what, sizeof what, "%s attention B%lld H%lld Lq%lld Lk%lld D%lld%s%s", level->name,
-             (long long)c->B, (long long)c->H, (long long)c->Lq, (long long)c->Lk,
-             (long long)c->D, c->causal ? " causal" : "", c->blhd ? " [B,L,H,D]" : "");
+             (long long)c->B, (long long)c->H, (long long)c->Lq, (long long)c->Lk, (long long)c->D,
+             c->causal ? " causal" : "", c->blhd ? " [B,L,H,D]" : "");
     CHECK_CLOSE(what, nq, got, ref, tol);
     free(got);
     free(ref);
@@ -108,12 +108,12 @@ static void run_case(sdc_context *ctx, const x86_level *level, const attn_case *
 }
 
 static const attn_case cases[] = {
-    {1, 1, 1, 1, 1, false, false},   {1, 2, 3, 7, 3, false, true},
-    {2, 1, 17, 33, 7, false, false}, {1, 3, 33, 17, 17, true, true},
-    {1, 2, 77, 77, 64, true, false}, {2, 2, 40, 77, 40, false, true},
+    {1, 1, 1, 1, 1, false, false},      {1, 2, 3, 7, 3, false, true},
+    {2, 1, 17, 33, 7, false, false},    {1, 3, 33, 17, 17, true, true},
+    {1, 2, 77, 77, 64, true, false},    {2, 2, 40, 77, 40, false, true},
     {1, 1, 300, 300, 40, false, false}, {1, 1, 70, 600, 80, false, true},
-    {1, 1, 33, 100, 160, true, false}, {1, 1, 40, 150, 512, false, false},
-    {1, 1, 100, 30, 33, true, true},  {1, 4, 260, 257, 8, false, false},
+    {1, 1, 33, 100, 160, true, false},  {1, 1, 40, 150, 512, false, false},
+    {1, 1, 100, 30, 33, true, true},    {1, 4, 260, 257, 8, false, false},
 };
 
 static void test_attention_levels(void)

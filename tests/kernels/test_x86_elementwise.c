@@ -97,8 +97,8 @@ static void test_geglu(void)
 /* [B, R, C] views: a contiguous; b contiguous, a per-row scalar, or stored as [B, C, R]. */
 static void test_binary_and_copy(void)
 {
-    static const int64_t sizes[][3] = {{1, 1, 1}, {2, 3, 7}, {1, 17, 33}, {2, 33, 17},
-                                       {1, 9, 1023}, {3, 64, 40}};
+    static const int64_t sizes[][3] = {{1, 1, 1},   {2, 3, 7},    {1, 17, 33},
+                                       {2, 33, 17}, {1, 9, 1023}, {3, 64, 40}};
     sdc_context *ctx = test_context(3);
     x86_level levels[3];
     int nl = x86_levels(ctx, levels);
@@ -128,15 +128,14 @@ static void test_binary_and_copy(void)
                     sdc_kernels_ref()->binary(ctx, (sdc_binary_op)op, &A, &Bt, &RR);
                     levels[l].table->binary(ctx, (sdc_binary_op)op, &A, &Bt, &Y);
                     snprintf(what, sizeof what, "%s binary %d layout %d %lldx%lldx%lld",
-                             levels[l].name, op, layout, (long long)B, (long long)R,
-                             (long long)C);
+                             levels[l].name, op, layout, (long long)B, (long long)R, (long long)C);
                     check_exact(what, n, y, r);
                 }
                 if (layout != 1) {
                     sdc_kernels_ref()->copy(ctx, &Bt, &RR);
                     levels[l].table->copy(ctx, &Bt, &Y);
-                    snprintf(what, sizeof what, "%s copy layout %d %lldx%lldx%lld",
-                             levels[l].name, layout, (long long)B, (long long)R, (long long)C);
+                    snprintf(what, sizeof what, "%s copy layout %d %lldx%lldx%lld", levels[l].name,
+                             layout, (long long)B, (long long)R, (long long)C);
                     check_exact(what, n, y, r);
                 }
                 free(a);

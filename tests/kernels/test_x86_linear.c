@@ -92,8 +92,7 @@ static void free_weight(made_weight *m)
     free(m->dense);
 }
 
-static void run_case(sdc_context *ctx, const x86_level *level, const linear_case *c,
-                     uint64_t seed)
+static void run_case(sdc_context *ctx, const x86_level *level, const linear_case *c, uint64_t seed)
 {
     test_rng rng = {seed};
     int64_t M = c->M, K = c->K, N = c->N, xs = K + c->x_pad, ys = N + c->y_pad;
@@ -107,10 +106,10 @@ static void run_case(sdc_context *ctx, const x86_level *level, const linear_case
         y[i] = yr[i] = 777.0f; /* padding must stay untouched */
     made_weight mw = make_weight(&rng, c);
 
-    sdc_tensor X = {.data = x, .dtype = SDC_DTYPE_F32, .ndim = 2, .shape = {M, K},
-                    .stride = {xs, 1}};
-    sdc_tensor Y = {.data = y, .dtype = SDC_DTYPE_F32, .ndim = 2, .shape = {M, N},
-                    .stride = {ys, 1}};
+    sdc_tensor X = {
+        .data = x, .dtype = SDC_DTYPE_F32, .ndim = 2, .shape = {M, K}, .stride = {xs, 1}};
+    sdc_tensor Y = {
+        .data = y, .dtype = SDC_DTYPE_F32, .ndim = 2, .shape = {M, N}, .stride = {ys, 1}};
     sdc_tensor YR = Y;
     YR.data = yr;
     level->table->linear(ctx, &X, &mw.w, c->bias ? bias : NULL, &Y);
@@ -146,9 +145,9 @@ static void run_case(sdc_context *ctx, const x86_level *level, const linear_case
             pad_ok = pad_ok && y[m * ys + n] == 777.0f;
     }
     char what[160];
-    snprintf(what, sizeof what, "%s linear M=%lld K=%lld N=%lld format %d dtype %s%s",
-             level->name, (long long)M, (long long)K, (long long)N, (int)c->format,
-             sdc_dtype_name(c->dtype), c->bias ? " +bias" : "");
+    snprintf(what, sizeof what, "%s linear M=%lld K=%lld N=%lld format %d dtype %s%s", level->name,
+             (long long)M, (long long)K, (long long)N, (int)c->format, sdc_dtype_name(c->dtype),
+             c->bias ? " +bias" : "");
     CHECK_CLOSE(what, M * N, got, ref, tol);
     CHECK_MSG(pad_ok, "%s: row padding untouched", what);
     free(got);

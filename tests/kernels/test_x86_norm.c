@@ -24,8 +24,8 @@ static void test_group_norm(void)
 {
     static const int64_t cases[][5] = {
         /* N, C, H, W (0: 3-dim), groups */
-        {1, 1, 1, 1, 1}, {2, 6, 3, 7, 3}, {1, 32, 17, 0, 32}, {3, 64, 33, 3, 32},
-        {1, 8, 1023, 0, 2}, {2, 12, 5, 5, 4},
+        {1, 1, 1, 1, 1},    {2, 6, 3, 7, 3},    {1, 32, 17, 0, 32},
+        {3, 64, 33, 3, 32}, {1, 8, 1023, 0, 2}, {2, 12, 5, 5, 4},
     };
     sdc_context *ctx = test_context(3);
     x86_level levels[3];
@@ -56,8 +56,8 @@ static void test_group_norm(void)
                 levels[l].table->group_norm(ctx, &X, (int)k[4], affine ? gamma : NULL,
                                             affine ? beta : NULL, 1e-5f, silu, &Y);
                 char what[128];
-                snprintf(what, sizeof what, "%s group_norm case %zu variant %d", levels[l].name,
-                         c, variant);
+                snprintf(what, sizeof what, "%s group_norm case %zu variant %d", levels[l].name, c,
+                         variant);
                 compare(what, n, Y.data, r, x0);
                 free(xb);
                 free(yb);
@@ -71,8 +71,8 @@ static void test_group_norm(void)
 
 static void test_layer_norm(void)
 {
-    static const int64_t cases[][3] = {{1, 1, 0}, {3, 7, 2}, {17, 33, 0}, {5, 1023, 9},
-                                       {77, 768, 3}};
+    static const int64_t cases[][3] = {
+        {1, 1, 0}, {3, 7, 2}, {17, 33, 0}, {5, 1023, 9}, {77, 768, 3}};
     sdc_context *ctx = test_context(3);
     x86_level levels[3];
     int nl = x86_levels(ctx, levels);
@@ -88,15 +88,18 @@ static void test_layer_norm(void)
                 test_fill(&rng, x, M * ld, -2.0f, 3.0f);
                 test_fill(&rng, gamma, C, 0.5f, 1.5f);
                 test_fill(&rng, beta, C, -1.0f, 1.0f);
-                sdc_tensor X = {.data = x, .dtype = SDC_DTYPE_F32, .ndim = 2, .shape = {M, C},
+                sdc_tensor X = {.data = x,
+                                .dtype = SDC_DTYPE_F32,
+                                .ndim = 2,
+                                .shape = {M, C},
                                 .stride = {ld, 1}};
                 sdc_tensor Y = X, R = X;
                 Y.data = y;
                 R.data = r;
-                sdc_kernels_ref()->layer_norm(ctx, &X, affine ? gamma : NULL,
-                                              affine ? beta : NULL, 1e-5f, &R);
-                levels[l].table->layer_norm(ctx, &X, affine ? gamma : NULL,
-                                            affine ? beta : NULL, 1e-5f, &Y);
+                sdc_kernels_ref()->layer_norm(ctx, &X, affine ? gamma : NULL, affine ? beta : NULL,
+                                              1e-5f, &R);
+                levels[l].table->layer_norm(ctx, &X, affine ? gamma : NULL, affine ? beta : NULL,
+                                            1e-5f, &Y);
                 char what[128];
                 snprintf(what, sizeof what, "%s layer_norm %lldx%lld affine %d", levels[l].name,
                          (long long)M, (long long)C, affine);

@@ -27,8 +27,8 @@ static inline int x86_levels(sdc_context *ctx, x86_level out[3])
         sdc_cpu_features capped = *f;
         sdc_cpu_cap(&capped, (sdc_cpu_level)level);
         bool bf16 = level == SDC_CPU_LEVEL_AVX512_BF16;
-        out[n].table = sdc_kernels_for_precision(&capped, bf16 ? SDC_PRECISION_BF16
-                                                                : SDC_PRECISION_F32);
+        out[n].table =
+            sdc_kernels_for_precision(&capped, bf16 ? SDC_PRECISION_BF16 : SDC_PRECISION_F32);
         out[n].name = out[n].table->name;
         out[n].bf16 = bf16;
         n++;

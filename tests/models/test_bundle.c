@@ -21,8 +21,8 @@ static void make_bundle(const char *index)
     mkdir(dir, 0777);
     char path[600];
     snprintf(path, sizeof path, "%s/w.safetensors", dir);
-    sdc_st_entry e = {.name = "x.weight", .dtype = SDC_DTYPE_F16, .ndim = 2, .shape = {2, 2},
-                      .data = values};
+    sdc_st_entry e = {
+        .name = "x.weight", .dtype = SDC_DTYPE_F16, .ndim = 2, .shape = {2, 2}, .data = values};
     CHECK(sdc_st_write(ctx, path, &e, 1, NULL, 0) == SDC_STATUS_OK);
     snprintf(path, sizeof path, "%s/model.json", dir);
     CHECK(sdc_file_write_all(ctx, path, index, strlen(index)) == SDC_STATUS_OK);
@@ -68,8 +68,7 @@ static void test_opens_a_bundle(void)
     CHECK(sdc_bundle_config(b, "unet", &cfg) == SDC_STATUS_OK);
     CHECK(sdc_model_config_int(&cfg, "in_channels", 4, &v) == SDC_STATUS_OK && v == 9);
     sdc_model_config_close(&cfg);
-    MT_CHECK_ERROR(ctx, sdc_bundle_config(b, "vae", &cfg), SDC_STATUS_NOT_FOUND, "\"vae\"",
-                   "null");
+    MT_CHECK_ERROR(ctx, sdc_bundle_config(b, "vae", &cfg), SDC_STATUS_NOT_FOUND, "\"vae\"", "null");
     MT_CHECK_ERROR(ctx, sdc_bundle_config(b, "controlnet", &cfg), SDC_STATUS_NOT_FOUND,
                    "no component \"controlnet\"", NULL);
     sdc_store *s = NULL;
@@ -101,8 +100,8 @@ static void test_refuses_malformed_indexes(void)
                    "model.json", "not an sdc bundle");
     MT_CHECK_ERROR(ctx, open_with("{\"format\": \"sdc-bundle\", \"version\": 2}"),
                    SDC_STATUS_UNSUPPORTED, "version 2", NULL);
-    MT_CHECK_ERROR(ctx, open_with(HEAD "\"components\": []}"), SDC_STATUS_FORMAT,
-                   "\"components\"", NULL);
+    MT_CHECK_ERROR(ctx, open_with(HEAD "\"components\": []}"), SDC_STATUS_FORMAT, "\"components\"",
+                   NULL);
     MT_CHECK_ERROR(ctx,
                    open_with(HEAD "\"components\": {\"unet\": {\"file\": \"../w.safetensors\", "
                                   "\"class\": \"U\"}}}"),

@@ -18,8 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PT_MODELS    SDC_BUILD_FIXTURES_DIR "/models/"
-#define PT_MAX_DRAWS 32
+#define PT_MODELS       SDC_BUILD_FIXTURES_DIR "/models/"
+#define PT_MAX_DRAWS    32
+#define PT_MAX_CONTROLS 4
 
 /* The final latents must match diffusers' within this, absolute (the tiny models' latents are
  * of order 1; the measured worst is 8e-4, Euler ancestral at 128 x 128, and guidance 7.0
@@ -83,12 +84,21 @@ typedef struct pt_run {
     char scheduler[32];
     sdc_image init_image, mask;
     bool safety;
+    /* SDXL base + refiner runs: the refiner model's folder */
+    char refiner[64];
+    /* ControlNet runs: the nets' folders, their images and scales */
+    int n_controls;
+    char controlnets[PT_MAX_CONTROLS][64];
+    sdc_image control_images[PT_MAX_CONTROLS];
+    sdc_control controls[PT_MAX_CONTROLS];
 } pt_run;
 
 static inline void pt_run_close(pt_run *r)
 {
     sdc_image_release(r->ctx, &r->init_image);
     sdc_image_release(r->ctx, &r->mask);
+    for (int k = 0; k < r->n_controls; k++)
+        sdc_image_release(r->ctx, &r->control_images[k]);
     fixture_close(&r->fx);
 }
 
@@ -161,6 +171,44 @@ static inline bool pt_run_open(sdc_context *ctx, const char *run, const char *rn
     p->scheduler = pt_scheduler(e);
     p->disable_safety_checker = !r->safety;
     const sdc_json *inputs = sdc_json_get_type(e, "input_files", SDC_JSON_TYPE_OBJECT);
+    /* ControlNet pipelines: "image" is the control image (or a list of them), one per net */
+    const sdc_json *nets = sdc_json_get_type(e, "controlnets", SDC_JSON_TYPE_ARRAY);
+    if (nets) {
+        const sdc_json *imgs = inputs ? sdc_json_get(inputs, "image") : NULL;
+        const sdc_json *scale = sdc_json_get(args, "controlnet_conditioning_scale");
+        r->n_controls = (int)nets->u.array.count;
+        if (r->n_controls > PT_MAX_CONTROLS || !imgs)
+            return false;
+        for (int k = 0; k < r->n_controls; k++) {
+            snprintf(r->controlnets[k], sizeof r->controlnets[k], "%s",
+                     nets->u.array.items[k]->u.string.chars);
+            const sdc_json *im = imgs->type == SDC_JSON_TYPE_ARRAY ? imgs->u.array.items[k] : imgs;
+            if (!pt_load_image(ctx, im->u.string.chars, &r->control_images[k]))
+                return false;
+            r->controls[k] = sdc_control_default();
+            r->controls[k].image = &r->control_images[k];
+            if (scale && scale->type == SDC_JSON_TYPE_NUMBER)
+                r->controls[k].scale = (float)scale->u.number.value;
+            else if (scale && scale->type == SDC_JSON_TYPE_ARRAY)
+                r->controls[k].scale = (float)scale->u.array.items[k]->u.number.value;
+        }
+        p->controls = r->controls;
+        p->n_controls = r->n_controls;
+        inputs = NULL;
+    }
+    /* Base + refiner: the refiner call repeats the base's prompt, steps and guidance and
+     * starts where the base stopped (denoising_start = denoising_end) */
+    const sdc_json *refiner = sdc_json_get_type(e, "refiner", SDC_JSON_TYPE_OBJECT);
+    if (refiner) {
+        const sdc_json *rargs = sdc_json_get_type(refiner, "args", SDC_JSON_TYPE_OBJECT);
+        snprintf(r->refiner, sizeof r->refiner, "%s", json_str(refiner, "model"));
+        double end = pt_json_number(args, "denoising_end", -1);
+        CHECK(rargs && pt_json_number(rargs, "denoising_start", -2) == end);
+        CHECK(rargs && strcmp(json_str(rargs, "prompt"), p->prompt) == 0);
+        CHECK(rargs && pt_json_number(rargs, "num_inference_steps", 0) == p->steps);
+        CHECK(rargs && pt_json_number(rargs, "guidance_scale", 0) == p->guidance_scale);
+        p->refiner_start = (float)end;
+    }
     const char *image = inputs ? json_str(inputs, "image") : NULL;
     const char *mask = inputs ? json_str(inputs, "mask_image") : NULL;
     if (image && !pt_load_image(ctx, image, &r->init_image))
@@ -207,9 +255,27 @@ static inline pt_result pt_check_run(sdc_context *ctx, pt_run *r, const char *mo
         CHECK_MSG(false, "%s: open: %s", label, sdc_context_errmsg(ctx));
         return res;
     }
+    /* the refiner and the ControlNets: their folders */
+    sdc_model *refiner = NULL, *nets[PT_MAX_CONTROLS] = {0};
+    char other[512];
+    if (r->refiner[0]) {
+        snprintf(other, sizeof other, "%s%s", PT_MODELS, r->refiner);
+        CHECK_MSG(sdc_model_open(ctx, other, mp, &refiner) == SDC_STATUS_OK, "%s: %s", other,
+                  sdc_context_errmsg(ctx));
+        r->params.refiner = refiner;
+    }
+    for (int k = 0; k < r->n_controls; k++) {
+        snprintf(other, sizeof other, "%s%s", PT_MODELS, r->controlnets[k]);
+        CHECK_MSG(sdc_model_open(ctx, other, mp, &nets[k]) == SDC_STATUS_OK, "%s: %s", other,
+                  sdc_context_errmsg(ctx));
+        r->controls[k].controlnet = nets[k];
+    }
     if (sdc_generation_create(ctx, model, &gen) != SDC_STATUS_OK) {
         CHECK_MSG(false, "%s: create: %s", label, sdc_context_errmsg(ctx));
         sdc_model_close(model);
+        sdc_model_close(refiner);
+        for (int k = 0; k < r->n_controls; k++)
+            sdc_model_close(nets[k]);
         return res;
     }
     sdc_generation_set_rng_observer(gen, pt_observe, &draws);
@@ -281,6 +347,10 @@ static inline pt_result pt_check_run(sdc_context *ctx, pt_run *r, const char *mo
     pt_draws_free(&draws);
     sdc_generation_destroy(gen);
     sdc_model_close(model);
+    sdc_model_close(refiner);
+    for (int k = 0; k < r->n_controls; k++)
+        sdc_model_close(nets[k]);
+    r->params.refiner = NULL;
     return res;
 }
 

@@ -3,7 +3,9 @@
  * enough for the sanitizer pass: txt2img, img2img and both inpainting kinds against their
  * diffusers fixtures (numpy noise, diffusers folder); no allocation between the first and the
  * last model call; cancellation from the progress callback; previews; --reduce-memory giving
- * the same images; a run without guidance.
+ * the same images; a run without guidance. SDXL: the ControlNet fixture and the base + refiner
+ * fixture (two stages, each with its own scheduler); ControlNets acting only where their scale
+ * and [start, end) window say, in text to image and image to image.
  */
 #include "pipeline_test.h"
 
@@ -204,6 +206,145 @@ static void test_without_guidance(void)
     free(b);
 }
 
+static void test_sdxl_fixtures(void)
+{
+    check_fixture("sdxl_controlnet");
+    check_fixture("sdxl_base_refiner");
+}
+
+/* A run on sd1-tiny with the SD 1.x ControlNet and the control image of the fixtures. */
+typedef struct control_run {
+    sdc_model *model, *net;
+    sdc_image image;
+} control_run;
+
+static bool control_open(control_run *cr, const sdc_model_params *mp)
+{
+    memset(cr, 0, sizeof *cr);
+    CHECK(sdc_model_open(ctx, PT_MODELS "sd1-tiny", mp, &cr->model) == SDC_STATUS_OK);
+    CHECK(sdc_model_open(ctx, PT_MODELS "controlnet-sd1-tiny", mp, &cr->net) == SDC_STATUS_OK);
+    CHECK(pt_load_image(ctx, "tests/fixtures/pipelines/inputs/control_shapes_64x64.png",
+                        &cr->image));
+    return cr->model && cr->net && cr->image.pixels;
+}
+
+static void control_close(control_run *cr)
+{
+    sdc_model_close(cr->net);
+    sdc_model_close(cr->model);
+    sdc_image_release(ctx, &cr->image);
+}
+
+/* The image of one run with one control (scale, start, end), or none when scale is NAN. */
+static bool control_image(control_run *cr, const sdc_generation_params *base, float scale,
+                          float start, float end, watch *w, uint8_t *out, size_t n)
+{
+    sdc_generation *gen = NULL;
+    sdc_generation_params p = *base;
+    sdc_control c = sdc_control_default();
+    c.controlnet = cr->net;
+    c.image = &cr->image;
+    c.scale = scale;
+    c.start = start;
+    c.end = end;
+    if (!isnan(scale)) {
+        p.controls = &c;
+        p.n_controls = 1;
+    }
+    if (w) {
+        p.progress = on_progress;
+        p.progress_user = w;
+    }
+    bool ok = sdc_generation_create(ctx, cr->model, &gen) == SDC_STATUS_OK &&
+              sdc_generation_run(gen, &p) == SDC_STATUS_OK;
+    CHECK_MSG(ok, "%s", gen ? sdc_generation_errmsg(gen) : sdc_context_errmsg(ctx));
+    const sdc_image *im = ok ? sdc_generation_image(gen, 0) : NULL;
+    ok = im && (size_t)im->width * (size_t)im->height * 3 == n;
+    if (ok)
+        memcpy(out, im->pixels, n);
+    sdc_generation_destroy(gen);
+    return ok;
+}
+
+static void test_control_scale_and_window(void)
+{
+    control_run cr;
+    if (!control_open(&cr, NULL)) {
+        control_close(&cr);
+        return;
+    }
+    sdc_generation_params p = small_params();
+    p.width = p.height = 64;
+    enum { N = 64 * 64 * 3 };
+    static uint8_t none[N], zero[N], full[N], late[N], other[N];
+    watch w = {.ctx = ctx, .steps_in_order = true, .preview_ok = true};
+    bool ok = control_image(&cr, &p, NAN, 0, 1, NULL, none, N) &&
+              control_image(&cr, &p, 0.0f, 0, 1, NULL, zero, N) &&
+              control_image(&cr, &p, 1.0f, 0, 1, &w, full, N) &&
+              control_image(&cr, &p, 1.0f, 0.5f, 1, NULL, late, N);
+    CHECK(ok);
+    /* scale 0 adds nothing; a net acting on every step changes the image; one acting on the
+     * second half only gives a third image */
+    CHECK_MSG(memcmp(none, zero, N) == 0, "a ControlNet with scale 0 changed the image");
+    CHECK_MSG(memcmp(none, full, N) != 0, "the ControlNet made no difference");
+    CHECK_MSG(memcmp(full, late, N) != 0 && memcmp(none, late, N) != 0,
+              "control start 0.5 gave the image of another window");
+    CHECK_EQ_INT(w.calls, 5); /* PNDM: steps + 1 calls */
+    CHECK(w.steps_in_order);
+    CHECK_MSG(w.allocs_last == w.allocs_first,
+              "%llu allocations between the first and the last model call with a ControlNet",
+              (unsigned long long)(w.allocs_last - w.allocs_first));
+    /* a window that ends within the first of the 5 calls: (0 + 1) / 5 > 0.1, none acts */
+    ok = control_image(&cr, &p, 1.0f, 0.0f, 0.1f, NULL, other, N);
+    CHECK_MSG(ok && memcmp(none, other, N) == 0, "control end 0.1 of 5 calls acted");
+    /* image to image with the same ControlNet */
+    sdc_image astronaut = {0};
+    CHECK(pt_load_image(ctx, "tests/data/images/astronaut_96x64.png", &astronaut));
+    p.init_image = &astronaut;
+    p.strength = 0.6f;
+    ok = control_image(&cr, &p, 1.0f, 0, 1, NULL, other, N);
+    CHECK_MSG(ok && memcmp(other, full, N) != 0, "img2img with a ControlNet");
+    sdc_image_release(ctx, &astronaut);
+    control_close(&cr);
+
+    /* --reduce-memory: the ControlNet loaded for the loop, the same image */
+    sdc_model_params mp = sdc_model_default_params();
+    mp.reduce_memory = 1;
+    if (control_open(&cr, &mp)) {
+        p = small_params();
+        p.width = p.height = 64;
+        ok = control_image(&cr, &p, 1.0f, 0, 1, NULL, other, N);
+        CHECK_MSG(ok && memcmp(other, full, N) == 0, "--reduce-memory changed the image");
+    }
+    control_close(&cr);
+}
+
+/* Base + refiner report their calls as one run: 1..total in order. */
+static void test_refiner_progress(void)
+{
+    sdc_model *base = NULL, *refiner = NULL;
+    sdc_generation *gen = NULL;
+    CHECK(sdc_model_open(ctx, PT_MODELS "sdxl-tiny", NULL, &base) == SDC_STATUS_OK);
+    CHECK(sdc_model_open(ctx, PT_MODELS "sdxl-refiner-tiny", NULL, &refiner) == SDC_STATUS_OK);
+    CHECK(base && sdc_generation_create(ctx, base, &gen) == SDC_STATUS_OK);
+    if (gen && refiner) {
+        watch w = {.ctx = ctx, .steps_in_order = true, .preview_ok = true};
+        sdc_generation_params p = small_params();
+        p.steps = 10;
+        p.refiner = refiner;
+        p.refiner_start = 0.8f; /* Euler, 10 leading steps: 901 ... 201 base, 101 and 1 refiner */
+        p.progress = on_progress;
+        p.progress_user = &w;
+        CHECK_MSG(sdc_generation_run(gen, &p) == SDC_STATUS_OK, "%s", sdc_generation_errmsg(gen));
+        CHECK_EQ_INT(w.calls, 10);
+        CHECK_EQ_INT(w.total, 10);
+        CHECK(w.steps_in_order);
+    }
+    sdc_generation_destroy(gen);
+    sdc_model_close(refiner);
+    sdc_model_close(base);
+}
+
 int main(void)
 {
     ctx = pt_context();
@@ -214,6 +355,9 @@ int main(void)
     RUN(test_cancel);
     RUN(test_reduce_memory_same_images);
     RUN(test_without_guidance);
+    RUN(test_sdxl_fixtures);
+    RUN(test_control_scale_and_window);
+    RUN(test_refiner_progress);
     sdc_context_destroy(ctx);
     return test_finish();
 }

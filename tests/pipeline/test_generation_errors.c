@@ -1,7 +1,9 @@
 /*
  * Bad generation requests through the public API (src/pipeline/generation.c): sizes that are
  * not multiples of 8 (or of what the UNet needs), strength outside [0, 1], a mask of another
- * size, an unknown scheduler, an image that cannot be decoded, and the other parameter checks.
+ * size, an unknown scheduler, an image that cannot be decoded, and the other parameter checks;
+ * pieces that do not fit together: a ControlNet of another family, an SDXL refiner given as the
+ * model, a model of another family given as the refiner, a ControlNet as the model.
  * Each is one line naming the parameter and what was expected, and no image is kept — not even
  * those of an earlier successful run.
  */
@@ -167,6 +169,91 @@ static void test_other_parameters(void)
     check_fails(gen, NULL, SDC_STATUS_INVALID_ARGUMENT, "no parameters");
 }
 
+static void test_mismatched_pieces(void)
+{
+    sdc_model *xl = NULL, *refiner = NULL, *cn1 = NULL, *cnxl = NULL;
+    sdc_generation *g_xl = NULL, *g_ref = NULL, *g_cn = (sdc_generation *)1;
+    CHECK(sdc_model_open(ctx, PT_MODELS "sdxl-tiny", NULL, &xl) == SDC_STATUS_OK);
+    CHECK(sdc_model_open(ctx, PT_MODELS "sdxl-refiner-tiny", NULL, &refiner) == SDC_STATUS_OK);
+    CHECK(sdc_model_open(ctx, PT_MODELS "controlnet-sd1-tiny", NULL, &cn1) == SDC_STATUS_OK);
+    CHECK(sdc_model_open(ctx, PT_MODELS "controlnet-sdxl-tiny", NULL, &cnxl) == SDC_STATUS_OK);
+    CHECK(xl && sdc_generation_create(ctx, xl, &g_xl) == SDC_STATUS_OK);
+    CHECK(refiner && sdc_generation_create(ctx, refiner, &g_ref) == SDC_STATUS_OK);
+    if (!g_xl || !g_ref || !cn1 || !cnxl)
+        goto done;
+    /* a ControlNet is not a model to generate with */
+    CHECK_EQ_INT(sdc_generation_create(ctx, cn1, &g_cn), SDC_STATUS_INVALID_ARGUMENT);
+    CHECK(g_cn == NULL);
+    CHECK_CONTAINS(sdc_context_errmsg(ctx), "is a ControlNet");
+
+    sdc_control c = sdc_control_default();
+    c.image = &astronaut;
+    sdc_generation_params p = base();
+    p.controls = &c;
+    p.n_controls = 1;
+    /* an SD 1.x ControlNet with an SDXL model, and the other way round */
+    c.controlnet = cn1;
+    check_fails(g_xl, &p, SDC_STATUS_INVALID_ARGUMENT,
+                "is an SD 1.x ControlNet but " PT_MODELS "sdxl-tiny is an SDXL model");
+    c.controlnet = cnxl;
+    succeed();
+    check_fails(gen, &p, SDC_STATUS_INVALID_ARGUMENT, "is an SDXL ControlNet but");
+    /* a model given as ControlNet, a ControlNet without image, a bad window */
+    c.controlnet = xl;
+    check_fails(g_xl, &p, SDC_STATUS_INVALID_ARGUMENT, "not a ControlNet");
+    c.controlnet = cnxl;
+    c.image = NULL;
+    check_fails(g_xl, &p, SDC_STATUS_INVALID_ARGUMENT, "control 1: the control image");
+    c.image = &astronaut;
+    c.start = 0.6f;
+    c.end = 0.4f;
+    check_fails(g_xl, &p, SDC_STATUS_INVALID_ARGUMENT, "start 0.6 and end 0.4");
+    c = sdc_control_default();
+    c.controlnet = cn1;
+    c.image = &astronaut;
+    p.init_image = &astronaut;
+    p.mask = &small;
+    p.width = p.height = 0;
+    check_fails(gen, &p, SDC_STATUS_INVALID_ARGUMENT, "mask is 32x32");
+
+    /* the refiner given as the model: without an image, and with a refiner of its own */
+    p = base();
+    check_fails(g_ref, &p, SDC_STATUS_INVALID_ARGUMENT, "is an SDXL refiner: it refines an image");
+    p.init_image = &astronaut;
+    p.refiner = xl;
+    check_fails(g_ref, &p, SDC_STATUS_INVALID_ARGUMENT, "cannot be the base model of a refiner");
+    /* a refiner after an SD 1.x model; an SD 1.x model or a ControlNet as the refiner */
+    p = base();
+    p.refiner = refiner;
+    check_fails(gen, &p, SDC_STATUS_INVALID_ARGUMENT,
+                "a refiner takes over the latents of an SDXL base model");
+    p.refiner = model;
+    check_fails(g_xl, &p, SDC_STATUS_INVALID_ARGUMENT, "is an SD 1.x model: expected an SDXL");
+    p.refiner = cnxl;
+    check_fails(g_xl, &p, SDC_STATUS_INVALID_ARGUMENT, "is a ControlNet, not an SDXL refiner");
+    p.refiner = refiner;
+    p.refiner_start = 1.0f;
+    check_fails(g_xl, &p, SDC_STATUS_INVALID_ARGUMENT, "refiner start 1");
+    /* a start that leaves the refiner no step: no timestep of 501, 1 is below round(0.1) */
+    p.refiner_start = 0.9999f;
+    check_fails(g_xl, &p, SDC_STATUS_INVALID_ARGUMENT, "leaves no step");
+    /* the refiner alone refines an image; an SDXL base may also refine */
+    p = base();
+    p.init_image = &astronaut;
+    p.width = p.height = 0;
+    CHECK_MSG(sdc_generation_run(g_ref, &p) == SDC_STATUS_OK, "%s", sdc_generation_errmsg(g_ref));
+    p = base();
+    p.refiner = xl;
+    CHECK_MSG(sdc_generation_run(g_xl, &p) == SDC_STATUS_OK, "%s", sdc_generation_errmsg(g_xl));
+done:
+    sdc_generation_destroy(g_ref);
+    sdc_generation_destroy(g_xl);
+    sdc_model_close(cnxl);
+    sdc_model_close(cn1);
+    sdc_model_close(refiner);
+    sdc_model_close(xl);
+}
+
 int main(void)
 {
     ctx = pt_context();
@@ -185,6 +272,7 @@ int main(void)
         RUN(test_scheduler);
         RUN(test_undecodable_image);
         RUN(test_other_parameters);
+        RUN(test_mismatched_pieces);
     }
     sdc_image_release(ctx, &astronaut);
     sdc_generation_destroy(gen);

@@ -3,7 +3,8 @@
  * single files (family from the weights, inpainting, prediction type and its override,
  * default scheduler and size, safety checker), and the one-line errors for what is wrong with
  * a model: missing or unreadable paths, folders that are not pipelines, truncated checkpoints,
- * a missing tensor, a wrong shape, a missing component, mixed families, SDXL (issue 11).
+ * a missing tensor, a wrong shape, a missing component, mixed families; SDXL base and refiner
+ * (folders and single files) and ControlNet folders: family, time ids, components.
  */
 #include "models/model_test.h"
 #include "pipeline_test.h"
@@ -12,6 +13,22 @@
 #include <unistd.h>
 
 static sdc_context *ctx;
+
+/* A failed open: the status, a message of one line containing `want`, no model. */
+static void check_open_fails(const char *path, const sdc_model_params *mp, sdc_status status,
+                             const char *want)
+{
+    sdc_model *m = (sdc_model *)1;
+    sdc_status st = sdc_model_open(ctx, path, mp, &m);
+    const char *msg = sdc_context_errmsg(ctx);
+    CHECK_MSG(st == status, "%s: status %s, expected %s (%s)", path, sdc_status_string(st),
+              sdc_status_string(status), msg);
+    CHECK(m == NULL);
+    CHECK_CONTAINS(msg, want);
+    CHECK_MSG(strchr(msg, '\n') == NULL, "message of more than one line: %s", msg);
+    if (getenv("SDC_TEST_VERBOSE"))
+        fprintf(stderr, "  %s\n", msg);
+}
 
 static void check_info(const char *path, const sdc_model_params *mp, const char *family,
                        int inpainting, const char *prediction, const char *scheduler, int size,
@@ -55,6 +72,123 @@ static void test_info(void)
     mp.reduce_memory = 1;
     mp.prediction_type = "v_prediction";
     check_info(PT_MODELS "sd1-tiny", &mp, "sd1", 0, "v_prediction", "pndm", 64, 1, "sd1-tiny");
+    /* SDXL: the folders' sample_size 8; single files SDXL's 1024 and its Euler */
+    check_info(PT_MODELS "sdxl-tiny", NULL, "sdxl", 0, "epsilon", "euler", 64, 0, "sdxl-tiny");
+    check_info(PT_MODELS "sdxl-tiny.safetensors", NULL, "sdxl", 0, "epsilon", "euler", 1024, 0,
+               "sdxl-tiny");
+    check_info(PT_MODELS "sdxl-tiny.ckpt", NULL, "sdxl", 0, "epsilon", "euler", 1024, 0,
+               "sdxl-tiny");
+    check_info(PT_MODELS "sdxl-refiner-tiny", NULL, "sdxl-refiner", 0, "epsilon", "euler", 64, 0,
+               "sdxl-refiner-tiny");
+    mp = sdc_model_default_params();
+    mp.reduce_memory = 1;
+    check_info(PT_MODELS "sdxl-tiny", &mp, "sdxl", 0, "epsilon", "euler", 64, 0, "sdxl-tiny");
+}
+
+/* Components in order, with their classes and parameter counts; SDXL's time ids. */
+static void check_components(const char *path, const char *family, int controlnet, int time_ids,
+                             int force_zeros, const char *const *names, const char *const *classes,
+                             size_t n)
+{
+    sdc_model *m = NULL;
+    sdc_model_params mp = sdc_model_default_params();
+    mp.reduce_memory = 1;
+    CHECK_MSG(sdc_model_open(ctx, path, &mp, &m) == SDC_STATUS_OK, "%s: %s", path,
+              sdc_context_errmsg(ctx));
+    if (!m)
+        return;
+    sdc_model_info info;
+    sdc_model_get_info(m, &info);
+    CHECK_EQ_STR(info.family, family);
+    CHECK_EQ_INT(info.controlnet, controlnet);
+    CHECK_EQ_INT(info.time_ids, time_ids);
+    CHECK_EQ_INT(info.force_zeros_for_empty_prompt, force_zeros);
+    CHECK_EQ_INT(sdc_model_component_count(m), n);
+    for (size_t i = 0; i < n && i < sdc_model_component_count(m); i++) {
+        sdc_model_component_info c;
+        CHECK(sdc_model_component(m, i, &c) == SDC_STATUS_OK);
+        CHECK_EQ_STR(c.name, names[i]);
+        CHECK_EQ_STR(c.class_name, classes[i]);
+        CHECK(c.parameters > 0 && c.bytes >= c.parameters * 2 && c.summary && c.summary[0]);
+        CHECK(c.dtype && c.dtype[0]);
+    }
+    sdc_model_component_info c;
+    CHECK(sdc_model_component(m, n, &c) == SDC_STATUS_INVALID_ARGUMENT);
+    sdc_model_close(m);
+}
+
+static void test_sdxl_and_controlnet_info(void)
+{
+    static const char *const base[] = {"text_encoder", "text_encoder_2", "unet", "vae"};
+    static const char *const base_cls[] = {"CLIPTextModel", "CLIPTextModelWithProjection",
+                                           "UNet2DConditionModel", "AutoencoderKL"};
+    check_components(PT_MODELS "sdxl-tiny", "sdxl", 0, 6, 1, base, base_cls, 4);
+    check_components(PT_MODELS "sdxl-tiny.safetensors", "sdxl", 0, 6, 1, base, base_cls, 4);
+    check_components(PT_MODELS "sdxl-tiny.ckpt", "sdxl", 0, 6, 1, base, base_cls, 4);
+    check_components(PT_MODELS "sdxl-refiner-tiny", "sdxl-refiner", 0, 5, 0, base + 1,
+                     base_cls + 1, 3);
+    static const char *const sd1[] = {"text_encoder", "unet", "vae", "safety_checker"};
+    static const char *const sd1_cls[] = {"CLIPTextModel", "UNet2DConditionModel",
+                                          "AutoencoderKL", "StableDiffusionSafetyChecker"};
+    check_components(PT_MODELS "sd1-tiny", "sd1", 0, 0, 0, sd1, sd1_cls, 4);
+    static const char *const cn[] = {"controlnet"};
+    static const char *const cn_cls[] = {"ControlNetModel"};
+    check_components(PT_MODELS "controlnet-sd1-tiny", "sd1", 1, 0, 0, cn, cn_cls, 1);
+    check_components(PT_MODELS "controlnet-sdxl-tiny", "sdxl", 1, 0, 0, cn, cn_cls, 1);
+}
+
+/* A VAE from elsewhere: the refiner's VAE folder, and the single file's VAE tensors in a file
+ * of their own under LDM names without the prefix: same weights, same image. */
+static void test_vae_override(void)
+{
+    const char *lone = test_tmp_path("sdxl-vae.safetensors");
+    sdc_st_file *f = NULL;
+    CHECK(sdc_st_open(ctx, PT_MODELS "sdxl-tiny.safetensors", &f) == SDC_STATUS_OK);
+    sdc_st_entry *e = f ? calloc(f->n_tensors, sizeof *e) : NULL;
+    size_t n = 0;
+    for (size_t i = 0; e && i < f->n_tensors; i++) {
+        const sdc_st_tensor *t = &f->tensors[i];
+        if (strncmp(t->name, "first_stage_model.", 18) != 0)
+            continue;
+        e[n] = (sdc_st_entry){
+            .name = t->name + 18, .dtype = t->dtype, .ndim = t->ndim, .data = t->data};
+        memcpy(e[n].shape, t->shape, sizeof e[n].shape);
+        n++;
+    }
+    CHECK(e && n > 0 && sdc_st_write(ctx, lone, e, n, NULL, 0) == SDC_STATUS_OK);
+    free(e);
+    sdc_st_close(f);
+    const char *vaes[3] = {NULL, lone, PT_MODELS "sdxl-tiny/vae"};
+    uint8_t first[64 * 64 * 3];
+    for (int i = 0; i < 3; i++) {
+        sdc_model_params mp = sdc_model_default_params();
+        mp.vae = vaes[i];
+        sdc_model *m = NULL;
+        sdc_generation *g = NULL;
+        CHECK_MSG(sdc_model_open(ctx, PT_MODELS "sdxl-tiny.safetensors", &mp, &m) ==
+                      SDC_STATUS_OK,
+                  "vae %s: %s", vaes[i] ? vaes[i] : "own", sdc_context_errmsg(ctx));
+        sdc_generation_params p = sdc_generation_default_params();
+        p.prompt = "a house";
+        p.steps = 2;
+        p.width = p.height = 64;
+        CHECK(m && sdc_generation_create(ctx, m, &g) == SDC_STATUS_OK);
+        CHECK(g && sdc_generation_run(g, &p) == SDC_STATUS_OK);
+        const sdc_image *im = g ? sdc_generation_image(g, 0) : NULL;
+        if (im && i == 0)
+            memcpy(first, im->pixels, sizeof first);
+        if (im && i > 0)
+            CHECK_MSG(memcmp(first, im->pixels, sizeof first) == 0, "vae %s: another image",
+                      vaes[i]);
+        sdc_generation_destroy(g);
+        sdc_model_close(m);
+    }
+    sdc_model_params mp = sdc_model_default_params();
+    mp.vae = SDC_TEST_DATA_DIR "/ckpt/sample.safetensors";
+    check_open_fails(PT_MODELS "sdxl-tiny", &mp, SDC_STATUS_FORMAT, "not a VAE");
+    mp.vae = PT_MODELS "no-such-vae";
+    check_open_fails(PT_MODELS "sdxl-tiny", &mp, SDC_STATUS_IO, "no-such-vae");
+    remove(lone);
 }
 
 /* The prediction override reaches the scheduler: epsilon on the v-prediction SD 2.x model
@@ -83,22 +217,6 @@ static void test_prediction_override_used(void)
         sdc_generation_destroy(g);
         sdc_model_close(m);
     }
-}
-
-/* A failed open: the status, a message of one line containing `want`, no model. */
-static void check_open_fails(const char *path, const sdc_model_params *mp, sdc_status status,
-                             const char *want)
-{
-    sdc_model *m = (sdc_model *)1;
-    sdc_status st = sdc_model_open(ctx, path, mp, &m);
-    const char *msg = sdc_context_errmsg(ctx);
-    CHECK_MSG(st == status, "%s: status %s, expected %s (%s)", path, sdc_status_string(st),
-              sdc_status_string(status), msg);
-    CHECK(m == NULL);
-    CHECK_CONTAINS(msg, want);
-    CHECK_MSG(strchr(msg, '\n') == NULL, "message of more than one line: %s", msg);
-    if (getenv("SDC_TEST_VERBOSE"))
-        fprintf(stderr, "  %s\n", msg);
 }
 
 static bool copy_prefix(const char *src, const char *dst, double fraction)
@@ -133,8 +251,6 @@ static void test_bad_paths(void)
     sdc_model_params mp = sdc_model_default_params();
     mp.prediction_type = "sample";
     check_open_fails(PT_MODELS "sd1-tiny", &mp, SDC_STATUS_INVALID_ARGUMENT, "\"sample\"");
-    check_open_fails(PT_MODELS "sdxl-tiny", NULL, SDC_STATUS_UNSUPPORTED, "issue 11");
-    check_open_fails(PT_MODELS "sdxl-tiny.safetensors", NULL, SDC_STATUS_UNSUPPORTED, "issue 11");
 }
 
 static void test_truncated(void)
@@ -271,6 +387,8 @@ int main(void)
 {
     ctx = pt_context();
     RUN(test_info);
+    RUN(test_sdxl_and_controlnet_info);
+    RUN(test_vae_override);
     RUN(test_prediction_override_used);
     RUN(test_bad_paths);
     RUN(test_truncated);

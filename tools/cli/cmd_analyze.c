@@ -88,8 +88,7 @@ int cmd_analyze(int argc, char **argv)
             fprintf(stderr, "sdc analyze: unknown option '%s' (see 'sdc analyze --help')\n", a);
             goto done;
         } else if (source) {
-            fprintf(stderr, "sdc analyze: one source at a time ('%s' and '%s' given)\n", source,
-                    a);
+            fprintf(stderr, "sdc analyze: one source at a time ('%s' and '%s' given)\n", source, a);
             goto done;
         } else {
             source = a;

@@ -129,8 +129,7 @@ done:
 #endif
 }
 
-static void child_component(const bench_options *o, sdc_bench_component component,
-                            child_result *r)
+static void child_component(const bench_options *o, sdc_bench_component component, child_result *r)
 {
     sdc_context_params p = sdc_context_default_params();
     p.n_threads = o->threads;
@@ -348,8 +347,8 @@ int cmd_bench(int argc, char **argv)
 
     printf("sdc bench: %s, %d threads, kernels %s, precision %s\n", o.model, threads, level,
            precision);
-    printf("%-13s %9s %10s %9s %9s %9s %11s\n", "component", "seconds", "GFLOP", "GFLOP/s",
-           "sgemm", "fraction", "peak RSS");
+    printf("%-13s %9s %10s %9s %9s %9s %11s\n", "component", "seconds", "GFLOP", "GFLOP/s", "sgemm",
+           "fraction", "peak RSS");
     child_result results[SDC_BENCH_COMPONENT_COUNT], sg[SDC_BENCH_COMPONENT_COUNT];
     bool ok[SDC_BENCH_COMPONENT_COUNT] = {false}, failed = false;
     for (int c = 0; c < SDC_BENCH_COMPONENT_COUNT; c++) {
@@ -367,9 +366,8 @@ int cmd_bench(int argc, char **argv)
         }
         const sdc_bench_result *b = &results[c].bench;
         double fraction = sg[c].ok ? b->gflops / sg[c].sgemm_gflops : 0.0;
-        printf("%-13s %9.3f %10.1f %9.1f %9.1f %9.3f %8.0f MB", name, b->seconds,
-               b->flops * 1e-9, b->gflops, sg[c].sgemm_gflops, fraction,
-               (double)results[c].peak_rss_bytes / 1e6);
+        printf("%-13s %9.3f %10.1f %9.1f %9.1f %9.3f %8.0f MB", name, b->seconds, b->flops * 1e-9,
+               b->gflops, sg[c].sgemm_gflops, fraction, (double)results[c].peak_rss_bytes / 1e6);
         if (b->psnr_db != 0.0)
             printf("  %.1f dB vs f32", b->psnr_db);
         printf("\n");
@@ -400,8 +398,9 @@ int cmd_bench(int argc, char **argv)
         }
         fprintf(out, "{\"model\": ");
         cli_json_string(out, o.model);
-        fprintf(out, ", \"threads\": %d, \"kernels\": \"%s\", \"precision\": \"%s\", "
-                     "\"components\": [",
+        fprintf(out,
+                ", \"threads\": %d, \"kernels\": \"%s\", \"precision\": \"%s\", "
+                "\"components\": [",
                 threads, level, precision);
         bool first = true;
         for (int c = 0; c < SDC_BENCH_COMPONENT_COUNT; c++) {
@@ -413,8 +412,8 @@ int cmd_bench(int argc, char **argv)
                     "\"gflop\": %.3f, \"gflops\": %.3f, \"sgemm_gflops\": %.3f, "
                     "\"fraction_of_sgemm\": %.4f, \"peak_rss_bytes\": %ld, \"width\": %d, "
                     "\"height\": %d, \"psnr_db_vs_f32\": %.2f}",
-                    first ? "" : ", ", sdc_bench_component_name((sdc_bench_component)c),
-                    b->seconds, b->seconds_min, b->flops * 1e-9, b->gflops, sg[c].sgemm_gflops,
+                    first ? "" : ", ", sdc_bench_component_name((sdc_bench_component)c), b->seconds,
+                    b->seconds_min, b->flops * 1e-9, b->gflops, sg[c].sgemm_gflops,
                     sg[c].ok ? b->gflops / sg[c].sgemm_gflops : 0.0, results[c].peak_rss_bytes,
                     b->width, b->height, b->psnr_db);
             first = false;
@@ -426,8 +425,7 @@ int cmd_bench(int argc, char **argv)
                     "\"load_seconds\": %.3f, \"generation_seconds\": %.3f, "
                     "\"peak_rss_bytes\": %ld}",
                     FULL_STEPS, full_result.load_seconds + full_result.run_seconds,
-                    full_result.load_seconds, full_result.run_seconds,
-                    full_result.peak_rss_bytes);
+                    full_result.load_seconds, full_result.run_seconds, full_result.peak_rss_bytes);
         fprintf(out, "}\n");
         if (out != stdout)
             fclose(out);

@@ -47,8 +47,8 @@ static void print_summary(const char *output, const sdc_bundle_info *info)
     uint64_t source = 0, bundle = 0;
     printf("bundle:   %s (%s, weights %s)\n", output, sdc_bundle_info_family(info),
            sdc_bundle_info_weights(info));
-    printf("  %-16s %-8s %10s %14s %14s %10s\n", "component", "storage", "bits/wt",
-           "source", "bundle", "PSNR");
+    printf("  %-16s %-8s %10s %14s %14s %10s\n", "component", "storage", "bits/wt", "source",
+           "bundle", "PSNR");
     for (size_t i = 0; i < sdc_bundle_info_component_count(info); i++) {
         sdc_bundle_component_info c;
         if (sdc_bundle_info_component(info, i, &c) != SDC_STATUS_OK)
@@ -62,8 +62,7 @@ static void print_summary(const char *output, const sdc_bundle_info *info)
         else
             snprintf(storage, sizeof storage, "%s", c.compression);
         printf("  %-16s %-8s %10.3f %14s %14s %10s\n", c.name, storage, c.bits_per_weight,
-               megabytes(c.source_bytes, a, sizeof a), megabytes(c.file_bytes, b, sizeof b),
-               psnr);
+               megabytes(c.source_bytes, a, sizeof a), megabytes(c.file_bytes, b, sizeof b), psnr);
         source += c.source_bytes;
         bundle += c.file_bytes;
     }
@@ -154,8 +153,7 @@ int cmd_convert(int argc, char **argv)
             fprintf(stderr, "sdc convert: unknown option '%s' (see 'sdc convert --help')\n", a);
             return CLI_EXIT_USAGE;
         } else if (source) {
-            fprintf(stderr, "sdc convert: one source at a time ('%s' and '%s' given)\n", source,
-                    a);
+            fprintf(stderr, "sdc convert: one source at a time ('%s' and '%s' given)\n", source, a);
             return CLI_EXIT_USAGE;
         } else {
             source = a;

@@ -1,6 +1,7 @@
 /*
  * cmd_generate.c — `sdc generate PROMPT -m MODEL`: text to image, image to image and
- * inpainting through the public generation API. Progress goes to stderr (a bar on a terminal,
+ * inpainting, with SDXL's refiner and ControlNets (with a built-in Canny preprocessor), through
+ * the public generation API. Progress goes to stderr (a bar on a terminal,
  * plain lines otherwise) or as JSON lines to stdout; Ctrl-C cancels between steps and writes no
  * image. Files are named as Apple's ml-stable-diffusion Swift CLI (StableDiffusionSample's
  * imageName) names them and carry AUTOMATIC1111's "parameters" text chunk. Differences from
@@ -32,6 +33,8 @@ enum { CLI_EXIT_INTERRUPTED = 130 }; /* 128 + SIGINT, as a shell reports a Ctrl-
 #define MAX_SIDE         16384
 #define MAX_STEPS        10000
 #define MAX_IMAGE_COUNT  1024
+#define MAX_CONTROLS     8
+#define DEFAULT_REFINER_START 0.8
 
 static const char *const rng_names[SDC_RNG_SOURCE_COUNT] = {
     [SDC_RNG_SOURCE_NUMPY] = "numpy",
@@ -41,6 +44,7 @@ static const char *const rng_names[SDC_RNG_SOURCE_COUNT] = {
 
 typedef struct options {
     const char *model;
+    char default_model[4096]; /* where cli_default_model puts the demo model's path */
     char *prompt; /* owned: the PROMPT words joined by spaces */
     const char *negative_prompt;
     bool has_seed;
@@ -61,6 +65,20 @@ typedef struct options {
     int clip_skip;
     const char *prediction_type;
     bool quiet, json, verbose;
+    /* SDXL: another VAE, the refiner and its switch point, the micro-conditioning */
+    const char *vae;
+    const char *refiner;
+    double refiner_start;
+    double aesthetic_score, negative_aesthetic_score;
+    int original_width, original_height, target_width, target_height, crop_top, crop_left;
+    /* ControlNets: each --controlnet starts one; the --control-* options after it set it up */
+    int n_controls;
+    struct control_option {
+        const char *model, *image;
+        double scale, start, end;
+        bool canny;
+        sdc_canny_params canny_params;
+    } controls[MAX_CONTROLS];
 } options;
 
 /* How this run's files are named: "<stem>[.<index>][.str<S>].<seed>.<tail>". */
@@ -115,6 +133,8 @@ static void help(FILE *out)
         "options:\n"
         "  -m, --model PATH         a diffusers folder (model_index.json), a single-file\n"
         "                           .safetensors or .ckpt checkpoint, or a converted model\n"
+        "                           (default: $SDC_MODEL, else sdc's demo model of coloured\n"
+        "                           shapes, data/demo/shapes.sdc)\n"
         "  --negative-prompt TEXT   what the image should not show (default: none)\n"
         "  --seed N                 the noise seed (default: random, printed on stderr); numpy\n"
         "                           noise takes 0 to 4294967295, torch and philox any 64-bit N\n"
@@ -148,6 +168,9 @@ static void help(FILE *out)
         "                           2 = the one before it, ...\n"
         "  --prediction-type TYPE   epsilon or v_prediction, overriding what the model says\n"
         "                           (single-file SD 2.x 768-v checkpoints cannot say)\n"
+        "  --vae PATH               another VAE instead of the model's (e.g. an fp16-safe SDXL\n"
+        "                           VAE): a diffusers VAE folder or one .safetensors/.ckpt file;\n"
+        "                           also used by --refiner. Every VAE computes in float32\n"
         "  -q, --quiet              no progress and no seed on stderr (errors and warnings are\n"
         "                           still written)\n"
         "  --json                   write progress to stdout as one JSON object per line:\n"
@@ -160,6 +183,39 @@ static void help(FILE *out)
         "                           debug log\n"
         "  -h, --help               show this help\n\n",
         DEFAULT_STEPS, DEFAULT_GUIDANCE, DEFAULT_STRENGTH);
+    fprintf(out,
+        "SDXL:\n"
+        "  --refiner MODEL          an SDXL refiner that takes over the last part of the\n"
+        "                           denoising on the same latents (diffusers' denoising_end /\n"
+        "                           denoising_start); it decodes the image. A refiner given as\n"
+        "                           -m works alone on --image (image to image)\n"
+        "  --refiner-start F        the fraction of the schedule after which the refiner takes\n"
+        "                           over, in (0, 1) (default %.1f)\n"
+        "  --aesthetic-score A      the refiner's aesthetic score for the prompt (default 6.0)\n"
+        "  --negative-aesthetic-score A\n"
+        "                           ... and for the negative prompt (default 2.5)\n"
+        "  --original-size WxH      SDXL micro-conditioning: the size the image is to look like\n"
+        "                           it came from (default: the output size)\n"
+        "  --crops-coords-top-left TOP,LEFT\n"
+        "                           the crop it is to look cut at (default 0,0)\n"
+        "  --target-size WxH        the size it is to look made for (default: the output size)\n"
+        "\n"
+        "ControlNet (repeat the group for several nets; their effects add up):\n"
+        "  --controlnet MODEL       a ControlNet (diffusers ControlNetModel folder) for the\n"
+        "                           model's family; the --control-* options after it set it up\n"
+        "  --control-image FILE     its conditioning image (edges, depth, pose, ...), resized\n"
+        "                           to the output size; with no --width/--height and no\n"
+        "                           --image, the first one's size is the output size\n"
+        "  --control-scale S        how strongly it steers (default 1.0)\n"
+        "  --control-start A, --control-end B\n"
+        "                           the fraction of the steps it acts on (default 0 and 1)\n"
+        "  --control-preprocess canny[:LOW:HIGH]\n"
+        "                           turn the control image (a photo) into Canny edges first:\n"
+        "                           gray, Gaussian blur (sigma 1), Sobel, thin lines, edges\n"
+        "                           above HIGH continued down to LOW (default 100 and 200, as\n"
+        "                           cv2.Canny(image, 100, 200) in diffusers' examples)\n"
+        "\n",
+        DEFAULT_REFINER_START);
     fprintf(out, "schedulers (--scheduler NAME; the diffusers class each reproduces):\n");
     const char *name, *cls, *desc;
     size_t n = sdc_scheduler_list(0, NULL, NULL, NULL);
@@ -229,6 +285,126 @@ static bool parse_int_option(const char *name, const char *v, long min, long max
     return true;
 }
 
+/* "WxH" (e.g. 1024x768) with both sides in [1, MAX_SIDE]. */
+static bool parse_size(const char *v, int *w, int *h)
+{
+    const char *x = strchr(v, 'x');
+    if (!x || x == v || strlen(v) > 32)
+        return false;
+    char first[33];
+    memcpy(first, v, (size_t)(x - v));
+    first[x - v] = '\0';
+    long a, b;
+    if (!cli_parse_long(first, 1, MAX_SIDE, &a) || !cli_parse_long(x + 1, 1, MAX_SIDE, &b))
+        return false;
+    *w = (int)a;
+    *h = (int)b;
+    return true;
+}
+
+/* "TOP,LEFT" with both in [0, MAX_SIDE]. */
+static bool parse_pair(const char *v, int *a, int *b)
+{
+    const char *comma = strchr(v, ',');
+    if (!comma || comma == v || strlen(v) > 32)
+        return false;
+    char first[33];
+    memcpy(first, v, (size_t)(comma - v));
+    first[comma - v] = '\0';
+    long x, y;
+    if (!cli_parse_long(first, 0, MAX_SIDE, &x) || !cli_parse_long(comma + 1, 0, MAX_SIDE, &y))
+        return false;
+    *a = (int)x;
+    *b = (int)y;
+    return true;
+}
+
+/* "canny" or "canny:LOW:HIGH". */
+static bool parse_preprocess(const char *v, struct control_option *c)
+{
+    c->canny_params = sdc_canny_default_params();
+    if (strcmp(v, "canny") == 0) {
+        c->canny = true;
+        return true;
+    }
+    if (strncmp(v, "canny:", 6) != 0 || strlen(v) > 32)
+        return false;
+    const char *second = strchr(v + 6, ':');
+    if (!second)
+        return false;
+    char low[33];
+    memcpy(low, v + 6, (size_t)(second - (v + 6)));
+    low[second - (v + 6)] = '\0';
+    long lo, hi;
+    if (!cli_parse_long(low, 0, 100000, &lo) || !cli_parse_long(second + 1, lo, 100000, &hi))
+        return false;
+    c->canny = true;
+    c->canny_params.low_threshold = (int)lo;
+    c->canny_params.high_threshold = (int)hi;
+    return true;
+}
+
+/* The --control-* options and SDXL's, once the name is known to take a value. Returns -1 when
+ * `name` is not one of them, else the parse result (rc < 0 = fine). */
+static int parse_sdxl_control(options *opt, const char *name, const char *v)
+{
+    struct control_option *c = opt->n_controls ? &opt->controls[opt->n_controls - 1] : NULL;
+    if (strcmp(name, "--vae") == 0) {
+        opt->vae = v;
+    } else if (strcmp(name, "--refiner") == 0) {
+        opt->refiner = v;
+    } else if (strcmp(name, "--refiner-start") == 0) {
+        if (!cli_parse_double(v, 0.0, 1.0, &opt->refiner_start) || opt->refiner_start <= 0.0 ||
+            opt->refiner_start >= 1.0)
+            return usage_error("--refiner-start takes a fraction between 0 and 1 such as 0.8, "
+                               "not '%s'",
+                               v);
+    } else if (strcmp(name, "--aesthetic-score") == 0 ||
+               strcmp(name, "--negative-aesthetic-score") == 0) {
+        double *d = name[2] == 'a' ? &opt->aesthetic_score : &opt->negative_aesthetic_score;
+        if (!cli_parse_double(v, -1000.0, 1000.0, d))
+            return usage_error("%s takes a number such as 6.0, not '%s'", name, v);
+    } else if (strcmp(name, "--original-size") == 0 || strcmp(name, "--target-size") == 0) {
+        bool orig = name[2] == 'o';
+        if (!parse_size(v, orig ? &opt->original_width : &opt->target_width,
+                        orig ? &opt->original_height : &opt->target_height))
+            return usage_error("%s takes WIDTHxHEIGHT in pixels such as 1024x1024, not '%s'",
+                               name, v);
+    } else if (strcmp(name, "--crops-coords-top-left") == 0) {
+        if (!parse_pair(v, &opt->crop_top, &opt->crop_left))
+            return usage_error("--crops-coords-top-left takes TOP,LEFT in pixels such as 0,0, "
+                               "not '%s'",
+                               v);
+    } else if (strcmp(name, "--controlnet") == 0) {
+        if (opt->n_controls == MAX_CONTROLS)
+            return usage_error("at most %d --controlnet", MAX_CONTROLS);
+        opt->controls[opt->n_controls++] =
+            (struct control_option){.model = v, .scale = 1.0, .start = 0.0, .end = 1.0};
+    } else if (strncmp(name, "--control-", 10) == 0) {
+        if (!c)
+            return usage_error("%s belongs to a ControlNet: give --controlnet MODEL before it",
+                               name);
+        if (strcmp(name, "--control-image") == 0) {
+            c->image = v;
+        } else if (strcmp(name, "--control-scale") == 0) {
+            if (!cli_parse_double(v, -100.0, 100.0, &c->scale))
+                return usage_error("--control-scale takes a number such as 1.0, not '%s'", v);
+        } else if (strcmp(name, "--control-start") == 0 || strcmp(name, "--control-end") == 0) {
+            double *d = name[10] == 's' ? &c->start : &c->end;
+            if (!cli_parse_double(v, 0.0, 1.0, d))
+                return usage_error("%s takes a fraction of the steps from 0 to 1, not '%s'", name,
+                                   v);
+        } else if (!parse_preprocess(v, c)) {
+            return usage_error("--control-preprocess takes canny or canny:LOW:HIGH (gradient "
+                               "thresholds, LOW <= HIGH), not '%s'",
+                               v);
+        }
+    } else {
+        return -2;
+    }
+    return -1;
+}
+
 /* Parses argv into *opt; returns -1 to go on, else the exit code (0 after --help). */
 static int parse_args(int argc, char **argv, options *opt)
 {
@@ -239,6 +415,9 @@ static int parse_args(int argc, char **argv, options *opt)
         .image_count = 1,
         .output_dir = ".",
         .clip_skip = 1,
+        .refiner_start = DEFAULT_REFINER_START,
+        .aesthetic_score = 6.0,
+        .negative_aesthetic_score = 2.5,
     };
     size_t prompt_len = 0;
     int n_words = 0;
@@ -280,6 +459,13 @@ static int parse_args(int argc, char **argv, options *opt)
                 {"--image", NULL},       {"--strength", NULL},        {"--mask", NULL},
                 {"--image-count", NULL}, {"--output-dir", NULL},      {"--save-every", NULL},
                 {"--threads", NULL},     {"--clip-skip", NULL},       {"--prediction-type", NULL},
+                {"--vae", NULL},         {"--refiner", NULL},         {"--refiner-start", NULL},
+                {"--aesthetic-score", NULL},     {"--negative-aesthetic-score", NULL},
+                {"--original-size", NULL},       {"--target-size", NULL},
+                {"--crops-coords-top-left", NULL}, {"--controlnet", NULL},
+                {"--control-image", NULL},       {"--control-scale", NULL},
+                {"--control-start", NULL},       {"--control-end", NULL},
+                {"--control-preprocess", NULL},
             };
             const char *name = NULL;
             for (size_t k = 0; k < sizeof valued / sizeof valued[0] && !name; k++)
@@ -293,7 +479,12 @@ static int parse_args(int argc, char **argv, options *opt)
                 rc = usage_error("missing value after %s", a);
                 break;
             }
-            if (strcmp(name, "--model") == 0) {
+            int sub = parse_sdxl_control(opt, name, v);
+            if (sub >= 0) {
+                rc = sub;
+            } else if (sub == -1) {
+                /* taken */
+            } else if (strcmp(name, "--model") == 0) {
                 opt->model = v;
             } else if (strcmp(name, "--negative-prompt") == 0) {
                 opt->negative_prompt = v;
@@ -368,6 +559,12 @@ static int parse_args(int argc, char **argv, options *opt)
     if (rc >= 0)
         goto done;
 
+    if (!opt->model && n_words > 0) {
+        const char *source = "";
+        opt->model = cli_default_model(opt->default_model, sizeof opt->default_model, &source);
+        if (opt->model && !opt->quiet)
+            fprintf(stderr, "sdc generate: no -m given: using %s: %s\n", source, opt->model);
+    }
     if (!opt->model)
         rc = usage_error("which model? give -m MODEL (a diffusers folder or a checkpoint "
                          "file)");
@@ -381,6 +578,14 @@ static int parse_args(int argc, char **argv, options *opt)
         rc = usage_error("--seed %llu is too large for numpy noise, which takes 0 to "
                          "4294967295 (--rng torch and philox take 64-bit seeds)",
                          (unsigned long long)opt->seed);
+    for (int k = 0; rc < 0 && k < opt->n_controls; k++) {
+        const struct control_option *c = &opt->controls[k];
+        if (!c->image)
+            rc = usage_error("--controlnet %s has no --control-image after it", c->model);
+        else if (c->start >= c->end)
+            rc = usage_error("--control-start %g must be below --control-end %g", c->start,
+                             c->end);
+    }
     if (rc >= 0)
         goto done;
 
@@ -763,6 +968,62 @@ static int load_inputs(const options *opt, sdc_context *ctx, sdc_image *image, s
     return CLI_EXIT_OK;
 }
 
+/* Loads every --control-image (and makes Canny edges of it when asked). */
+static int load_control_images(const options *opt, sdc_context *ctx, sdc_image *images)
+{
+    for (int k = 0; k < opt->n_controls; k++) {
+        const struct control_option *c = &opt->controls[k];
+        if (sdc_image_load(ctx, c->image, 0, &images[k]) != SDC_STATUS_OK) {
+            fail(opt, c->image, ctx_message(ctx));
+            return CLI_EXIT_FAILURE;
+        }
+        if (!c->canny)
+            continue;
+        sdc_image edges;
+        if (sdc_image_canny(ctx, &images[k], &c->canny_params, &edges) != SDC_STATUS_OK) {
+            fail(opt, c->image, ctx_message(ctx));
+            return CLI_EXIT_FAILURE;
+        }
+        sdc_image_release(ctx, &images[k]);
+        images[k] = edges;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Opens the --refiner and every --controlnet with the model's parameters (no --vae for
+ * ControlNets, which have none). */
+static int open_helpers(const options *opt, sdc_context *ctx, const sdc_model_params *mp,
+                        sdc_model **refiner, sdc_model **nets)
+{
+    if (opt->refiner && sdc_model_open(ctx, opt->refiner, mp, refiner) != SDC_STATUS_OK) {
+        fail(opt, opt->refiner, ctx_message(ctx));
+        return CLI_EXIT_FAILURE;
+    }
+    sdc_model_params cp = *mp;
+    cp.vae = NULL;
+    for (int k = 0; k < opt->n_controls; k++) {
+        if (sdc_model_open(ctx, opt->controls[k].model, &cp, &nets[k]) != SDC_STATUS_OK) {
+            fail(opt, opt->controls[k].model, ctx_message(ctx));
+            return CLI_EXIT_FAILURE;
+        }
+        sdc_model_info info;
+        sdc_model_get_info(nets[k], &info);
+        if (!info.controlnet) {
+            size_t n = strlen(opt->controls[k].model) + 128;
+            char *msg = malloc(n);
+            if (msg)
+                snprintf(msg, n,
+                         "%s is a Stable Diffusion model (%s), not a ControlNet (a "
+                         "ControlNetModel folder)",
+                         opt->controls[k].model, info.family);
+            fail(opt, opt->controls[k].model, msg ? msg : "not a ControlNet");
+            free(msg);
+            return CLI_EXIT_FAILURE;
+        }
+    }
+    return CLI_EXIT_OK;
+}
+
 static void print_model_info(const sdc_model_info *info, double load_s)
 {
     fprintf(stderr,
@@ -866,8 +1127,10 @@ int cmd_generate(int argc, char **argv)
     rc = CLI_EXIT_OK;
 
     sdc_image image = {0}, mask = {0};
-    sdc_model *model = NULL;
+    sdc_image control_images[MAX_CONTROLS];
+    sdc_model *model = NULL, *refiner = NULL, *nets[MAX_CONTROLS] = {0};
     sdc_generation *gen = NULL;
+    memset(control_images, 0, sizeof control_images);
     sdc_context *ctx = cli_context(opt.threads, opt.verbose);
     if (!ctx) {
         rc = CLI_EXIT_FAILURE;
@@ -878,16 +1141,23 @@ int cmd_generate(int argc, char **argv)
         if (rc != CLI_EXIT_OK)
             goto release;
     }
+    rc = load_control_images(&opt, ctx, control_images);
+    if (rc != CLI_EXIT_OK)
+        goto release;
 
     double t0 = now_s();
     sdc_model_params mp = sdc_model_default_params();
     mp.prediction_type = opt.prediction_type;
     mp.reduce_memory = opt.reduce_memory;
+    mp.vae = opt.vae;
     if (sdc_model_open(ctx, opt.model, &mp, &model) != SDC_STATUS_OK) {
         fail(&opt, opt.model, ctx_message(ctx));
         rc = CLI_EXIT_FAILURE;
         goto release;
     }
+    rc = open_helpers(&opt, ctx, &mp, &refiner, nets);
+    if (rc != CLI_EXIT_OK)
+        goto release;
     sdc_model_info info;
     sdc_model_get_info(model, &info);
     if (opt.verbose)
@@ -933,6 +1203,27 @@ int cmd_generate(int argc, char **argv)
     gp.preview_every = opt.save_every;
     gp.progress = on_progress;
     gp.progress_user = &rs;
+    gp.refiner = refiner;
+    gp.refiner_start = (float)opt.refiner_start;
+    gp.aesthetic_score = (float)opt.aesthetic_score;
+    gp.negative_aesthetic_score = (float)opt.negative_aesthetic_score;
+    gp.original_width = opt.original_width;
+    gp.original_height = opt.original_height;
+    gp.target_width = opt.target_width;
+    gp.target_height = opt.target_height;
+    gp.crop_top = opt.crop_top;
+    gp.crop_left = opt.crop_left;
+    sdc_control controls[MAX_CONTROLS];
+    for (int k = 0; k < opt.n_controls; k++) {
+        controls[k] = sdc_control_default();
+        controls[k].controlnet = nets[k];
+        controls[k].image = &control_images[k];
+        controls[k].scale = (float)opt.controls[k].scale;
+        controls[k].start = (float)opt.controls[k].start;
+        controls[k].end = (float)opt.controls[k].end;
+    }
+    gp.controls = opt.n_controls ? controls : NULL;
+    gp.n_controls = opt.n_controls;
 
     /* Ctrl-C sets a flag the progress callback hands back as "cancel"; SA_RESETHAND lets a
      * second Ctrl-C stop the process at once. */
@@ -971,6 +1262,11 @@ int cmd_generate(int argc, char **argv)
 release:
     sdc_generation_destroy(gen);
     sdc_model_close(model);
+    sdc_model_close(refiner);
+    for (int k = 0; k < opt.n_controls; k++) {
+        sdc_model_close(nets[k]);
+        sdc_image_release(ctx, &control_images[k]);
+    }
     sdc_image_release(ctx, &image);
     sdc_image_release(ctx, &mask);
     sdc_context_destroy(ctx);

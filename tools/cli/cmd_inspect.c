@@ -3,6 +3,9 @@
  * every tensor with dtype, shape and byte size, the parameter count per dtype, and the
  * metadata; for a compressed weight of an sdc bundle its storage (palette bits and size, int8)
  * and bits per weight. For an sdc bundle folder: its components, then each component's file.
+ * For a model — a diffusers folder (SD 1.x/2.x, SDXL base or refiner, a ControlNet) or a
+ * single-file checkpoint — its family and the networks sdc loads from it, with their
+ * configuration, parameters and bytes (a checkpoint's tensors follow).
  * --json prints the same as one JSON object for programs.
  */
 #include "cli.h"
@@ -19,7 +22,10 @@ static void help(FILE *out)
             "total parameter count, and the file's metadata. Reads safetensors files and\n"
             ".ckpt checkpoints. For an sdc bundle (a folder from 'sdc convert'): its\n"
             "components with their compression, then every tensor's storage (dense, palette\n"
-            "bits and size, int8) and bits per weight.\n\n"
+            "bits and size, int8) and bits per weight. For a model (a diffusers folder or a\n"
+            "single-file checkpoint): its family (sd1, sd2, sdxl, sdxl-refiner, or a\n"
+            "ControlNet's) and its components (text encoders, UNet, VAE, ...) with their\n"
+            "configuration, parameters and bytes; a checkpoint's tensors follow.\n\n"
             "options:\n"
             "  --json          print one JSON object instead of a table\n"
             "  --filter TEXT   list only tensors whose name contains TEXT\n"
@@ -244,6 +250,92 @@ static int inspect_bundle(sdc_context *ctx, const char *path, bool json, const c
     return rc;
 }
 
+/* `path` as a model (sdc_model_open with reduce_memory: each component is loaded once and
+ * released), or NULL. */
+static sdc_model *open_model(sdc_context *ctx, const char *path)
+{
+    sdc_model_params mp = sdc_model_default_params();
+    mp.reduce_memory = 1;
+    sdc_model *m = NULL;
+    return sdc_model_open(ctx, path, &mp, &m) == SDC_STATUS_OK ? m : NULL;
+}
+
+/* A model's family and components; closes it. */
+static void print_model(sdc_model *m, const char *path, bool json)
+{
+    sdc_model_info info;
+    sdc_model_get_info(m, &info);
+    size_t n = sdc_model_component_count(m);
+    uint64_t params = 0, bytes = 0;
+    char b1[32], b2[32];
+    if (json) {
+        printf("{\"path\": ");
+        cli_json_string(stdout, path);
+        printf(", \"family\": \"%s\", \"controlnet\": %s, \"time_ids\": %d, "
+               "\"default_width\": %d, \"default_height\": %d, \"default_scheduler\": ",
+               info.family, info.controlnet ? "true" : "false", info.time_ids,
+               info.default_width, info.default_height);
+        if (info.default_scheduler)
+            cli_json_string(stdout, info.default_scheduler);
+        else
+            printf("null");
+        printf(", \"components\": [");
+    } else {
+        printf("model:    %s\nfamily:   %s%s", path, info.family,
+               info.controlnet ? " ControlNet" : "");
+        if (info.time_ids)
+            printf(", %d time ids%s", info.time_ids,
+                   info.time_ids == 5 ? " (original size, crop, aesthetic score)"
+                                      : " (original size, crop, target size)");
+        printf("\n");
+        if (!info.controlnet)
+            printf("defaults: %dx%d, scheduler %s, %s\n", info.default_width,
+                   info.default_height, info.default_scheduler, info.prediction_type);
+        printf("components:\n  %-15s %-28s %15s %15s  %-6s %s\n", "name", "class",
+               "parameters", "bytes", "dtype", "configuration");
+    }
+    for (size_t i = 0; i < n; i++) {
+        sdc_model_component_info c;
+        sdc_model_component(m, i, &c);
+        params += c.parameters;
+        bytes += c.bytes;
+        if (json) {
+            printf("%s\n  {\"name\": \"%s\", \"class\": \"%s\", \"parameters\": %llu, "
+                   "\"bytes\": %llu, \"dtype\": \"%s\", \"configuration\": ",
+                   i ? "," : "", c.name, c.class_name, (unsigned long long)c.parameters,
+                   (unsigned long long)c.bytes, c.dtype);
+            cli_json_string(stdout, c.summary);
+            printf("}");
+        } else {
+            printf("  %-15s %-28s %15s %15s  %-6s %s\n", c.name, c.class_name,
+                   cli_group_digits(c.parameters, b1, sizeof b1),
+                   cli_group_digits(c.bytes, b2, sizeof b2), c.dtype, c.summary);
+        }
+    }
+    if (json)
+        printf("\n], \"parameters\": %llu, \"bytes\": %llu}", (unsigned long long)params,
+               (unsigned long long)bytes);
+    else
+        printf("total:    %s parameters, %s bytes\n", cli_group_digits(params, b1, sizeof b1),
+               cli_group_digits(bytes, b2, sizeof b2));
+    sdc_model_close(m);
+}
+
+/* A folder with model.json. */
+static bool is_bundle(const char *path)
+{
+    size_t len = strlen(path) + sizeof "/model.json";
+    char *index = malloc(len);
+    struct stat sb;
+    bool yes = false;
+    if (index) {
+        snprintf(index, len, "%s/model.json", path);
+        yes = stat(index, &sb) == 0;
+    }
+    free(index);
+    return yes;
+}
+
 int cmd_inspect(int argc, char **argv)
 {
     const char *path = NULL, *filter = NULL;
@@ -282,6 +374,18 @@ int cmd_inspect(int argc, char **argv)
         return CLI_EXIT_FAILURE;
     int rc = CLI_EXIT_OK;
     struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) && !is_bundle(path)) {
+        /* a diffusers pipeline or ControlNet folder */
+        sdc_model *m = open_model(ctx, path);
+        if (m) {
+            print_model(m, path, json);
+            printf(json ? "\n" : "");
+        } else {
+            cli_report("inspect", ctx);
+            rc = CLI_EXIT_FAILURE;
+        }
+        goto flush;
+    }
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         rc = inspect_bundle(ctx, path, json, filter);
         goto flush;
@@ -292,10 +396,20 @@ int cmd_inspect(int argc, char **argv)
         rc = CLI_EXIT_FAILURE;
         goto done;
     }
+    /* a single-file checkpoint: the model first, its tensors after; in JSON
+     * {"model": {...}, "file": {...}} */
+    sdc_model *m = open_model(ctx, path);
+    if (m) {
+        printf(json ? "{\"model\": " : "");
+        print_model(m, path, json);
+        printf(json ? ", \"file\": " : "\n");
+    }
     if (json)
         print_json(path, f, filter);
     else
         print_table(path, f, filter);
+    if (m && json)
+        printf("}\n");
     sdc_tensor_file_close(f);
 flush:
     if (fflush(stdout) != 0 || ferror(stdout)) {

@@ -45,8 +45,8 @@ static void softmax_update(float *s, int64_t nk, int nr, int64_t D, float scale,
     __m256 c = _mm256_set1_ps(scale * log2e);
     for (int l = 0; l < nr; l += 8) {
         __m256 mx = _mm256_loadu_ps(run_max + l);
-        __m256 qidx = _mm256_add_ps(_mm256_set1_ps((float)(q0 + l)),
-                                    _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7));
+        __m256 qidx =
+            _mm256_add_ps(_mm256_set1_ps((float)(q0 + l)), _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7));
         __m256 tile_max;
         if (!causal) {
             __m256 hi = _mm256_set1_ps(-INFINITY), lo = _mm256_set1_ps(INFINITY);
@@ -61,8 +61,8 @@ static void softmax_update(float *s, int64_t nk, int nr, int64_t D, float scale,
             for (int64_t j = 0; j < nk; j++) {
                 __m256 v = _mm256_mul_ps(_mm256_loadu_ps(s + j * nr + l), c);
                 __m256 masked = _mm256_cmp_ps(_mm256_set1_ps((float)(j0 + j)), qidx, _CMP_GT_OQ);
-                tile_max = _mm256_max_ps(tile_max,
-                                         _mm256_blendv_ps(v, _mm256_set1_ps(-INFINITY), masked));
+                tile_max =
+                    _mm256_max_ps(tile_max, _mm256_blendv_ps(v, _mm256_set1_ps(-INFINITY), masked));
             }
         }
         __m256 new_max = _mm256_max_ps(mx, tile_max);
@@ -89,6 +89,15 @@ static void softmax_update(float *s, int64_t nk, int nr, int64_t D, float scale,
             _mm256_storeu_ps(o, _mm256_mul_ps(_mm256_loadu_ps(o), corr));
         }
     }
+}
+
+/* Rows of the V^T sliver holding the `left` last dims: MR, or 8 where that wastes less
+ * (D = 40 is 12 + 12 + 8 + 8 rather than 4 x 12). */
+static int v_rows(const sdc_x86_isa *isa, int64_t left)
+{
+    if (!isa->ukernel8 || isa->mr <= 8)
+        return isa->mr;
+    return left <= 8 || (left > isa->mr && left <= 16) ? 8 : isa->mr;
 }
 
 static void attn_item(const attn_job *job, int64_t item, int thread)
@@ -131,16 +140,18 @@ static void attn_item(const attn_job *job, int64_t item, int thread)
             break;
         int64_t nk = Lk - j0 < job->k_block ? Lk - j0 : job->k_block;
         int64_t nkp = sdc_x86_kc_padded(isa, nk);
-        size_t v_sliver = sdc_x86_sliver_bytes(isa, mr, nk);
         for (int64_t j = 0; j < nk; j += mr) {
             int count = (int)(nk - j < mr ? nk - j : mr);
             isa->pack(row_of(job->k, b, h, j0 + j), k_ld, 1, count, mr, D, Dp,
                       kp + j / mr * k_sliver);
         }
-        for (int64_t d = 0; d < D; d += mr) {
-            int count = (int)(D - d < mr ? D - d : mr);
-            isa->pack(row_of(job->v, b, h, j0) + d, 1, v_ld, count, mr, nk, nkp,
-                      vp + d / mr * v_sliver);
+        unsigned char *vs = vp;
+        for (int64_t d = 0; d < D;) {
+            int w = v_rows(isa, D - d);
+            int count = (int)(D - d < w ? D - d : w);
+            isa->pack(row_of(job->v, b, h, j0) + d, 1, v_ld, count, w, nk, nkp, vs);
+            vs += sdc_x86_sliver_bytes(isa, w, nk);
+            d += w;
         }
         for (int64_t t = 0; t < n_slivers; t++) {
             float *ot_t = ot + t * nr * D;
@@ -156,10 +167,14 @@ static void attn_item(const attn_job *job, int64_t item, int thread)
                 isa->pack(s, 1, nr, nr, nr, nk, nkp, pp);
                 pt = pp;
             }
-            for (int64_t d = 0; d < D; d += mr) {
-                int rows = (int)(D - d < mr ? D - d : mr);
-                isa->ukernel(nkp, vp + d / mr * v_sliver, pt, ot_t + d * nr, nr, rows, nr, true,
-                             NULL, NULL);
+            vs = vp;
+            for (int64_t d = 0; d < D;) {
+                int w = v_rows(isa, D - d);
+                int rows = (int)(D - d < w ? D - d : w);
+                sdc_x86_ukernel_fn uk = w == mr ? isa->ukernel : isa->ukernel8;
+                uk(nkp, vs, pt, ot_t + d * nr, nr, rows, nr, true, NULL, NULL);
+                vs += sdc_x86_sliver_bytes(isa, w, nk);
+                d += w;
             }
         }
     }
@@ -168,8 +183,8 @@ static void attn_item(const attn_job *job, int64_t item, int thread)
         const float *ot_t = ot + t * nr * D;
         int count = (int)(nq - t * nr < nr ? nq - t * nr : nr);
         for (int l = 0; l < count; l++) {
-            float *o = (float *)job->out->data + b * job->out->stride[0] +
-                       h * job->out->stride[1] + (q0 + t * nr + l) * job->out->stride[2];
+            float *o = (float *)job->out->data + b * job->out->stride[0] + h * job->out->stride[1] +
+                       (q0 + t * nr + l) * job->out->stride[2];
             float inv = 1.0f / run_sum[t * nr + l];
             for (int64_t d = 0; d < D; d++)
                 o[d] = ot_t[d * nr + l] * inv;
@@ -189,9 +204,14 @@ void sdc_x86_attention(sdc_context *ctx, const sdc_x86_isa *isa, const sdc_tenso
                        sdc_tensor *out)
 {
     int64_t D = q->shape[3], Lq = q->shape[2];
-    attn_job job = {
-        .q = q, .k = k, .v = v, .out = out, .isa = isa, .scale = p->scale, .causal = p->causal,
-        .ctx = ctx};
+    attn_job job = {.q = q,
+                    .k = k,
+                    .v = v,
+                    .out = out,
+                    .isa = isa,
+                    .scale = p->scale,
+                    .causal = p->causal,
+                    .ctx = ctx};
     job.q_block = D <= 64 ? 256 : 128;
     job.k_block = D <= 160 ? 256 : 64;
     /* Fewer queries per item when there are few items, so every thread gets work. */
@@ -209,7 +229,8 @@ void sdc_x86_attention(sdc_context *ctx, const sdc_x86_isa *isa, const sdc_tenso
     job.p_bytes = align64((size_t)(job.k_block * isa->nr) * isa->elem);
     job.kp_bytes = align64((size_t)((job.k_block + isa->mr) * Dp) * isa->elem);
     size_t vp_bytes = align64((size_t)(Dr * (job.k_block + 1)) * isa->elem);
-    size_t total = job.qt_bytes + job.ot_bytes + job.s_bytes + job.p_bytes + job.kp_bytes + vp_bytes;
+    size_t total =
+        job.qt_bytes + job.ot_bytes + job.s_bytes + job.p_bytes + job.kp_bytes + vp_bytes;
     if (total > SDC_THREAD_SCRATCH_BYTES || job.q_block > SDC_X86_KC) {
         /* Head dims far beyond any model's: the reference's bounded tiles. */
         sdc_ref_attention(ctx, q, k, v, p, out);

@@ -9,8 +9,8 @@
 #include <immintrin.h>
 #include <string.h>
 
-typedef void (*decode_fn)(const sdc_weight *w, int64_t row0, int64_t n_rows, int64_t k0,
-                          int64_t kc, float *dst, int64_t ld);
+typedef void (*decode_fn)(const sdc_weight *w, int64_t row0, int64_t n_rows, int64_t k0, int64_t kc,
+                          float *dst, int64_t ld);
 
 static void f16_row(const uint16_t *src, float *dst, int64_t n)
 {
@@ -80,7 +80,8 @@ static void decode_palette(const sdc_weight *w, int64_t row0, int64_t n_rows, in
         int64_t row = row0 + r;
         if (row / w->rows_per_group != group) {
             group = row / w->rows_per_group;
-            const unsigned char *pal = (const unsigned char *)w->palette + (size_t)group * 64 * entry;
+            const unsigned char *pal =
+                (const unsigned char *)w->palette + (size_t)group * 64 * entry;
             if (w->dtype == SDC_DTYPE_F32)
                 memcpy(table, pal, sizeof table);
             else if (w->dtype == SDC_DTYPE_F16)

@@ -97,7 +97,7 @@ typedef struct binary_job {
 
 static __m256 apply(sdc_binary_op op, __m256 a, __m256 b)
 {
-    return op == SDC_BINARY_OP_ADD ? _mm256_add_ps(a, b)
+    return op == SDC_BINARY_OP_ADD   ? _mm256_add_ps(a, b)
            : op == SDC_BINARY_OP_SUB ? _mm256_sub_ps(a, b)
                                      : _mm256_mul_ps(a, b);
 }
@@ -194,13 +194,12 @@ void sdc_x86_binary(sdc_context *ctx, sdc_binary_op op, const sdc_tensor *a, con
     job.b = as_view4(b, job.y.shape);
     bool a_rows = job.a.stride[3] == 1 || job.a.shape[3] == 1;
     bool y_rows = job.y.stride[3] == 1 || job.y.shape[3] == 1;
-    if (a_rows && y_rows && job.y.shape[3] >= 8 &&
-        (job.b.stride[3] == 1 || job.b.stride[3] == 0)) {
+    if (a_rows && y_rows && job.y.shape[3] >= 8 && (job.b.stride[3] == 1 || job.b.stride[3] == 0)) {
         sdc_parallel_for(ctx, n_rows(&job.y), 1, binary_rows, &job);
         return;
     }
-    if (a_rows && y_rows && job.b.stride[2] == 1 && job.a.stride[3] == 1 &&
-        job.y.stride[3] == 1 && job.y.shape[2] >= 8 && job.y.shape[3] >= 8) {
+    if (a_rows && y_rows && job.b.stride[2] == 1 && job.a.stride[3] == 1 && job.y.stride[3] == 1 &&
+        job.y.shape[2] >= 8 && job.y.shape[3] >= 8) {
         int64_t planes = job.y.shape[0] * job.y.shape[1];
         sdc_parallel_for(ctx, planes * ((job.y.shape[2] + 7) / 8), 1, binary_transposed, &job);
         return;

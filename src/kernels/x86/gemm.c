@@ -20,8 +20,8 @@ static_assert(2 * BLOCK_BYTES + SDC_X86_PACK_TMP_BYTES <= SDC_THREAD_SCRATCH_BYT
 
 typedef struct gemm_plan {
     const sdc_x86_gemm *g;
-    int64_t kb;     /* k values per block */
-    int64_t block;  /* rows of a packed block: BLOCK * SDC_X86_KC / kb, whole slivers */
+    int64_t kb;    /* k values per block */
+    int64_t block; /* rows of a packed block: BLOCK * SDC_X86_KC / kb, whole slivers */
     int64_t m_chunk, n_chunk;
     int64_t m_chunks, n_chunks;
     sdc_context *ctx;
@@ -191,13 +191,14 @@ void sdc_x86_gemm_run(sdc_context *ctx, const sdc_x86_gemm *g)
     /* Several items per thread so that a core slowed by other work gets fewer of them. */
     int64_t want = n_threads > 1 ? 4 * (int64_t)n_threads : 1;
     if (g->order == SDC_X86_GEMM_ORDER_REUSE_B && g->n_group == 0) {
-        split(g->N, isa->nr, plan.block, 1, 0, &plan.n_chunk, &plan.n_chunks);
-        split(g->M, isa->mr, 0, ceil_div(want, plan.n_chunks), 192, &plan.m_chunk,
-              &plan.m_chunks);
+        /* Few rows (a text encoder's 154 tokens): split the columns further instead. */
+        int64_t m_possible = ceil_div(g->M, 192);
+        split(g->N, isa->nr, plan.block, ceil_div(want, m_possible), 128, &plan.n_chunk,
+              &plan.n_chunks);
+        split(g->M, isa->mr, 0, ceil_div(want, plan.n_chunks), 192, &plan.m_chunk, &plan.m_chunks);
     } else {
         split(g->M, isa->mr, plan.block, 1, 0, &plan.m_chunk, &plan.m_chunks);
-        split(g->N, isa->nr, 0, ceil_div(want, plan.m_chunks), 128, &plan.n_chunk,
-              &plan.n_chunks);
+        split(g->N, isa->nr, 0, ceil_div(want, plan.m_chunks), 128, &plan.n_chunk, &plan.n_chunks);
     }
     sdc_parallel_for(ctx, plan.m_chunks * plan.n_chunks, 1, gemm_range, &plan);
 }
@@ -210,8 +211,8 @@ void sdc_x86_pack_rows(const void *src, const sdc_x86_isa *isa, int width, int64
 {
     (void)tmp;
     const sdc_x86_rows *r = src;
-    isa->pack(r->data + i0 * r->ld + k0, r->ld, 1, (int)n, width, kc,
-              sdc_x86_kc_padded(isa, kc), dst);
+    isa->pack(r->data + i0 * r->ld + k0, r->ld, 1, (int)n, width, kc, sdc_x86_kc_padded(isa, kc),
+              dst);
 }
 
 void sdc_x86_pack_cols(const void *src, const sdc_x86_isa *isa, int width, int64_t i0, int64_t n,
@@ -219,12 +220,12 @@ void sdc_x86_pack_cols(const void *src, const sdc_x86_isa *isa, int width, int64
 {
     (void)tmp;
     const sdc_x86_rows *r = src;
-    isa->pack(r->data + k0 * r->ld + i0, 1, r->ld, (int)n, width, kc,
-              sdc_x86_kc_padded(isa, kc), dst);
+    isa->pack(r->data + k0 * r->ld + i0, 1, r->ld, (int)n, width, kc, sdc_x86_kc_padded(isa, kc),
+              dst);
 }
 
-void sdc_x86_pack_weight(const void *src, const sdc_x86_isa *isa, int width, int64_t i0,
-                         int64_t n, int64_t k0, int64_t kc, void *dst, float *tmp)
+void sdc_x86_pack_weight(const void *src, const sdc_x86_isa *isa, int width, int64_t i0, int64_t n,
+                         int64_t k0, int64_t kc, void *dst, float *tmp)
 {
     const sdc_weight *w = src;
     sdc_x86_decode_rows(w, i0, n, k0, kc, tmp, kc);

@@ -81,8 +81,8 @@ static void pack_f32(const float *src, int64_t rs, int64_t ks, int count, int wi
             for (int r = 0; r < width; r += 8) {
                 int valid = count - r < 0 ? 0 : count - r > 8 ? 8 : count - r;
                 int room = width - r > 8 ? 8 : width - r;
-                __m256 v = valid == 8 ? _mm256_loadu_ps(s + r)
-                                      : _mm256_maskload_ps(s + r, lanes(valid));
+                __m256 v =
+                    valid == 8 ? _mm256_loadu_ps(s + r) : _mm256_maskload_ps(s + r, lanes(valid));
                 if (room == 8)
                     _mm256_storeu_ps(d + r, v);
                 else

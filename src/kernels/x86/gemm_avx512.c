@@ -9,22 +9,24 @@
 
 enum { MR = 12, NR = 32 };
 
-static void ukernel_12x32(int64_t kc, const void *a_, const void *b_, float *c, int64_t ldc,
-                          int mr, int nr, bool load_c, const float *bias_m, const float *bias_n)
+/* c[mr, nr] (+)= the product of an A sliver of `rows` rows ([k][rows]) and a B sliver. */
+static SDC_ALWAYS_INLINE void kernel(const int rows, int64_t kc, const void *a_, const void *b_,
+                                     float *c, int64_t ldc, int mr, int nr, bool load_c,
+                                     const float *bias_m, const float *bias_n)
 {
     const float *a = a_, *b = b_;
     __m512 acc[MR][2];
-    for (int i = 0; i < MR; i++)
+    for (int i = 0; i < rows; i++)
         acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (int64_t k = 0; k < kc; k++) {
         __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
         _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < rows; i++) {
             __m512 ai = _mm512_set1_ps(a[i]);
             acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
             acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
         }
-        a += MR;
+        a += rows;
         b += NR;
     }
     __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
@@ -34,7 +36,7 @@ static void ukernel_12x32(int64_t kc, const void *a_, const void *b_, float *c, 
         bn0 = _mm512_maskz_loadu_ps(m0, bias_n);
         bn1 = _mm512_maskz_loadu_ps(m1, bias_n + 16);
     }
-    for (int i = 0; i < MR; i++) {
+    for (int i = 0; i < rows; i++) {
         if (i >= mr)
             break;
         float *ci = c + i * ldc;
@@ -53,6 +55,18 @@ static void ukernel_12x32(int64_t kc, const void *a_, const void *b_, float *c, 
     }
 }
 
+static void ukernel_12x32(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, int mr, int nr,
+               bool load_c, const float *bias_m, const float *bias_n)
+{
+    kernel(MR, kc, a, b, c, ldc, mr, nr, load_c, bias_m, bias_n);
+}
+
+static void ukernel_8x32(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, int mr, int nr,
+               bool load_c, const float *bias_m, const float *bias_n)
+{
+    kernel(8, kc, a, b, c, ldc, mr, nr, load_c, bias_m, bias_n);
+}
+
 static const sdc_x86_isa isa_avx512 = {
     .name = "avx512",
     .mr = MR,
@@ -60,6 +74,7 @@ static const sdc_x86_isa isa_avx512 = {
     .kpair = 1,
     .elem = sizeof(float),
     .ukernel = ukernel_12x32,
+    .ukernel8 = ukernel_8x32,
     .pack = sdc_x86_pack_f32,
 };
 

@@ -10,26 +10,27 @@
 
 enum { MR = 12, NR = 32 };
 
-static void ukernel_bf16_12x32(int64_t kc, const void *a_, const void *b_, float *c, int64_t ldc,
-                               int mr, int nr, bool load_c, const float *bias_m,
-                               const float *bias_n)
+/* c[mr, nr] (+)= the product of an A sliver of `rows` rows ([k/2][rows][2]) and a B sliver. */
+static SDC_ALWAYS_INLINE void kernel(const int rows, int64_t kc, const void *a_, const void *b_,
+                                     float *c, int64_t ldc, int mr, int nr, bool load_c,
+                                     const float *bias_m, const float *bias_n)
 {
     const uint16_t *a = a_, *b = b_;
     __m512 acc[MR][2];
-    for (int i = 0; i < MR; i++)
+    for (int i = 0; i < rows; i++)
         acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (int64_t k = 0; k < kc; k += 2) {
         __m512bh b0 = (__m512bh)_mm512_load_si512((const void *)b);
         __m512bh b1 = (__m512bh)_mm512_load_si512((const void *)(b + 32));
         _mm_prefetch((const char *)(b + 8 * 2 * NR), _MM_HINT_T0);
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < rows; i++) {
             int32_t pair;
             memcpy(&pair, a + 2 * i, sizeof pair);
             __m512bh ai = (__m512bh)_mm512_set1_epi32(pair);
             acc[i][0] = _mm512_dpbf16_ps(acc[i][0], ai, b0);
             acc[i][1] = _mm512_dpbf16_ps(acc[i][1], ai, b1);
         }
-        a += 2 * MR;
+        a += 2 * rows;
         b += 2 * NR;
     }
     __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
@@ -39,7 +40,7 @@ static void ukernel_bf16_12x32(int64_t kc, const void *a_, const void *b_, float
         bn0 = _mm512_maskz_loadu_ps(m0, bias_n);
         bn1 = _mm512_maskz_loadu_ps(m1, bias_n + 16);
     }
-    for (int i = 0; i < MR; i++) {
+    for (int i = 0; i < rows; i++) {
         if (i >= mr)
             break;
         float *ci = c + i * ldc;
@@ -56,6 +57,18 @@ static void ukernel_bf16_12x32(int64_t kc, const void *a_, const void *b_, float
         _mm512_mask_storeu_ps(ci, m0, v0);
         _mm512_mask_storeu_ps(ci + 16, m1, v1);
     }
+}
+
+static void ukernel_bf16_12x32(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, int mr, int nr,
+               bool load_c, const float *bias_m, const float *bias_n)
+{
+    kernel(MR, kc, a, b, c, ldc, mr, nr, load_c, bias_m, bias_n);
+}
+
+static void ukernel_bf16_8x32(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, int mr, int nr,
+               bool load_c, const float *bias_m, const float *bias_n)
+{
+    kernel(8, kc, a, b, c, ldc, mr, nr, load_c, bias_m, bias_n);
 }
 
 /* Round to nearest even (the bit pattern of sdc_f32_to_bf16 for every finite value). */
@@ -109,15 +122,15 @@ static void pack_bf16(const float *src, int64_t rs, int64_t ks, int count, int w
     }
     if (rs == 1) {
         /* Contiguous lanes: rows k and k + 1 to bf16 together, interleaved into pairs. */
-        const __m512i interleave = _mm512_set_epi16(
-            31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20,
-            4, 19, 3, 18, 2, 17, 1, 16, 0);
+        const __m512i interleave =
+            _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
+                             22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
         for (int64_t k = 0; k < kc_padded; k += 2) {
             for (int r0 = 0; r0 < width; r0 += 16) {
                 int valid = count - r0 < 0 ? 0 : count - r0 > 16 ? 16 : count - r0;
                 __mmask16 m = (__mmask16)((1u << valid) - 1u);
-                __m512 a = k < kc ? _mm512_maskz_loadu_ps(m, src + k * ks + r0)
-                                  : _mm512_setzero_ps();
+                __m512 a =
+                    k < kc ? _mm512_maskz_loadu_ps(m, src + k * ks + r0) : _mm512_setzero_ps();
                 __m512 b = k + 1 < kc ? _mm512_maskz_loadu_ps(m, src + (k + 1) * ks + r0)
                                       : _mm512_setzero_ps();
                 __m512i ab = (__m512i)_mm512_cvtne2ps_pbh(b, a);
@@ -144,6 +157,7 @@ static const sdc_x86_isa isa_avx512_bf16 = {
     .kpair = 2,
     .elem = sizeof(uint16_t),
     .ukernel = ukernel_bf16_12x32,
+    .ukernel8 = ukernel_bf16_8x32,
     .pack = pack_bf16,
 };
 

@@ -18,7 +18,7 @@
 /* Instruction sets                                                                           */
 
 enum {
-    SDC_X86_KC = 256,     /* k values per packed block */
+    SDC_X86_KC = 256, /* k values per packed block */
     SDC_X86_MAX_MR = 12,
     SDC_X86_MAX_NR = 32,
 };
@@ -41,9 +41,10 @@ typedef void (*sdc_x86_pack_fn)(const float *src, int64_t r_stride, int64_t k_st
 typedef struct sdc_x86_isa {
     const char *name;
     int mr, nr;
-    int kpair;       /* 1: float32 panels; 2: bfloat16 pairs */
-    size_t elem;     /* bytes per packed value: 4 or 2 */
+    int kpair;   /* 1: float32 panels; 2: bfloat16 pairs */
+    size_t elem; /* bytes per packed value: 4 or 2 */
     sdc_x86_ukernel_fn ukernel;
+    sdc_x86_ukernel_fn ukernel8; /* the same for A slivers of 8 rows; NULL when MR <= 8 */
     sdc_x86_pack_fn pack;
 } sdc_x86_isa;
 
@@ -82,9 +83,8 @@ void sdc_x86_decode_rows(const sdc_weight *w, int64_t row0, int64_t n_rows, int6
 
 /* Packs rows [i0, i0 + n) (M rows for A, N columns for B) over k in [k0, k0 + kc) into
  * consecutive slivers of `width` lanes at dst. `tmp` is SDC_X86_PACK_TMP_BYTES of scratch. */
-typedef void (*sdc_x86_gemm_pack_fn)(const void *src, const sdc_x86_isa *isa, int width,
-                                     int64_t i0, int64_t n, int64_t k0, int64_t kc, void *dst,
-                                     float *tmp);
+typedef void (*sdc_x86_gemm_pack_fn)(const void *src, const sdc_x86_isa *isa, int width, int64_t i0,
+                                     int64_t n, int64_t k0, int64_t kc, void *dst, float *tmp);
 #define SDC_X86_PACK_TMP_BYTES ((size_t)SDC_X86_MAX_NR * 2 * SDC_X86_KC * sizeof(float))
 
 typedef enum sdc_x86_gemm_order {
@@ -102,9 +102,9 @@ typedef struct sdc_x86_gemm {
     sdc_x86_gemm_pack_fn pack_b;
     float *c;
     int64_t ldc;
-    bool accumulate;      /* C += A.B instead of C = A.B */
-    const float *bias_m;  /* [M] or NULL */
-    const float *bias_n;  /* [N] or NULL */
+    bool accumulate;     /* C += A.B instead of C = A.B */
+    const float *bias_m; /* [M] or NULL */
+    const float *bias_n; /* [N] or NULL */
     sdc_x86_gemm_order order;
     /* Optional: C's columns come in groups of n_group, group g stored at c + g *
      * group_c_offset (conv over several images: the pixels of each image are one group; the
@@ -129,8 +129,8 @@ void sdc_x86_pack_rows(const void *src, const sdc_x86_isa *isa, int width, int64
 void sdc_x86_pack_cols(const void *src, const sdc_x86_isa *isa, int width, int64_t i0, int64_t n,
                        int64_t k0, int64_t kc, void *dst, float *tmp);
 /* src: const sdc_weight* — element (i, k) is value k of row i. */
-void sdc_x86_pack_weight(const void *src, const sdc_x86_isa *isa, int width, int64_t i0,
-                         int64_t n, int64_t k0, int64_t kc, void *dst, float *tmp);
+void sdc_x86_pack_weight(const void *src, const sdc_x86_isa *isa, int width, int64_t i0, int64_t n,
+                         int64_t k0, int64_t kc, void *dst, float *tmp);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Ops (one entry of the sdc_kernels table each; isa is the table's GEMM ISA)                 */
