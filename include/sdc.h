@@ -286,7 +286,7 @@ void sdc_image_release(sdc_context *ctx, sdc_image *image);
  * gradient direction (rounded to 0, 45, 90 or 135 degrees), then hysteresis: pixels above
  * high_threshold are edges, pixels above low_threshold are edges when 8-connected to one. */
 typedef struct sdc_canny_params {
-    int low_threshold;  /* default 100 (diffusers' ControlNet examples: cv2.Canny(image, 100, 200)) */
+    int low_threshold;  /* default 100 (diffusers' examples: cv2.Canny(image, 100, 200)) */
     int high_threshold; /* default 200; >= low_threshold */
     float blur_sigma;   /* Gaussian blur before the gradients (a 5x5 kernel at the default 1.0,
                            size 2 ceil(3 sigma) + 1); 0 = none, as cv2.Canny itself does */
@@ -342,9 +342,10 @@ sdc_model_params sdc_model_default_params(void);
  * vocabulary built into the library and the scheduler their family ships with (SD 1.x: SD
  * 1.5's PNDM; SD 2.x: SD 2.1's v-prediction DDIM; SDXL base and refiner: their Euler). The
  * family is decided from the weights: SDXL base (two text encoders, 6 time ids) or refiner
- * (OpenCLIP bigG only, 5 time ids with the aesthetic score). Errors name the file (and the
- * tensor or component) and what was wrong, in one line. params may be NULL. On failure *out
- * is NULL. The model's memory comes from ctx; close it on a thread that may use ctx. */
+ * (OpenCLIP bigG only, in a single file as conditioner.embedders.0.model.*; 5 time ids with
+ * the aesthetic score). Errors name the file (and the tensor or component) and what was
+ * wrong, in one line. params may be NULL. On failure *out is NULL. The model's memory comes
+ * from ctx; close it on a thread that may use ctx. */
 sdc_status sdc_model_open(sdc_context *ctx, const char *path, const sdc_model_params *params,
                           sdc_model **out);
 /* NULL is allowed. */
@@ -514,9 +515,14 @@ sdc_status sdc_generation_create(sdc_context *ctx, sdc_model *model, sdc_generat
 void sdc_generation_destroy(sdc_generation *gen);
 
 /* Checks the parameters against the model (sizes, strength, mask size, scheduler name, that
- * the refiner and ControlNets fit the model) and runs the whole generation. Strings and images in params are read during the call only. On
- * failure (including SDC_STATUS_CANCELLED) no images are kept, not even an earlier run's, and
- * sdc_generation_errmsg says what failed in one line. */
+ * the refiner and ControlNets fit the model) and runs the whole generation. Strings and
+ * images in params are read during the call only. On failure (including
+ * SDC_STATUS_CANCELLED) no images are kept, not even an earlier run's, and
+ * sdc_generation_errmsg says what failed in one line. A mismatch is SDC_STATUS_INVALID_ARGUMENT
+ * naming both pieces: a ControlNet of another family ("... is an SD 1.x ControlNet but ... is
+ * an SDXL model"), a refiner as the model without an init image, a model other than an SDXL
+ * refiner or base as the refiner; an unreadable control image fails before, in
+ * sdc_image_load. */
 sdc_status sdc_generation_run(sdc_generation *gen, const sdc_generation_params *params);
 
 /* After a successful run: the images (width x height RGB, owned by the generation), in

@@ -205,6 +205,7 @@ static const struct {
     {SDC_CLIP_LDM_LAYOUT_SD2, "text_encoder"},
     {SDC_CLIP_LDM_LAYOUT_SDXL_L, "text_encoder"},
     {SDC_CLIP_LDM_LAYOUT_SDXL_G, "text_encoder_2"},
+    {SDC_CLIP_LDM_LAYOUT_SDXL_REFINER_G, "text_encoder_2"},
 };
 
 /* Parses the JSON the writer produced into the component's config. */
@@ -237,7 +238,8 @@ static sdc_status open_single_file(sdc_import *imp)
         if (!sdc_clip_ldm_present(imp->file, clip_layouts[i].layout))
             continue;
         sdxl = sdxl || clip_layouts[i].layout == SDC_CLIP_LDM_LAYOUT_SDXL_L ||
-               clip_layouts[i].layout == SDC_CLIP_LDM_LAYOUT_SDXL_G;
+               clip_layouts[i].layout == SDC_CLIP_LDM_LAYOUT_SDXL_G ||
+               clip_layouts[i].layout == SDC_CLIP_LDM_LAYOUT_SDXL_REFINER_G;
         sdc_clip_text_config cc;
         if ((st = sdc_clip_ldm_store(ctx, imp->file, clip_layouts[i].layout, &store)) !=
                 SDC_STATUS_OK ||

@@ -1,7 +1,8 @@
 /*
  * clip_ldm.c — the text encoders of single-file (LDM/CompVis, A1111/Civitai) checkpoints under
  * transformers' CLIPTextModel names, one table per layout. SD 1.x and SDXL's first encoder are
- * transformers' names under a prefix; SD 2.x and SDXL's second encoder are OpenCLIP text towers
+ * transformers' names under a prefix; SD 2.x, SDXL's second encoder and the SDXL refiner's only
+ * one are OpenCLIP text towers
  * (fused q/k/v read as row ranges, text_projection stored transposed), mapped as diffusers
  * 0.30's single_file_utils (convert_ldm_clip_checkpoint, convert_open_clip_checkpoint) does.
  * SD 2.x conditions on the penultimate layer: as diffusers, its last resblock and its unused
@@ -38,6 +39,9 @@ static const layout_info layouts[] = {
                                     false, false, false, SDC_UNARY_OP_QUICK_GELU},
     [SDC_CLIP_LDM_LAYOUT_SDXL_G] = {"conditioner.embedders.1.model.", "SDXL OpenCLIP ViT-bigG",
                                     true, false, true, SDC_UNARY_OP_GELU},
+    [SDC_CLIP_LDM_LAYOUT_SDXL_REFINER_G] = {"conditioner.embedders.0.model.",
+                                            "SDXL refiner OpenCLIP ViT-bigG", true, false, true,
+                                            SDC_UNARY_OP_GELU},
 };
 static_assert(sizeof layouts / sizeof layouts[0] == SDC_CLIP_LDM_LAYOUT_COUNT,
               "one entry per layout");

@@ -692,6 +692,9 @@ typedef enum sdc_clip_ldm_layout {
     SDC_CLIP_LDM_LAYOUT_SD2,    /* cond_stage_model.model.*: OpenCLIP ViT-H, last layer dropped */
     SDC_CLIP_LDM_LAYOUT_SDXL_L, /* conditioner.embedders.0.transformer.*: transformers names */
     SDC_CLIP_LDM_LAYOUT_SDXL_G, /* conditioner.embedders.1.model.*: OpenCLIP bigG + projection */
+    /* conditioner.embedders.0.model.*: the SDXL refiner's only encoder, OpenCLIP bigG +
+     * projection (sd_xl_refiner_1.0.safetensors) */
+    SDC_CLIP_LDM_LAYOUT_SDXL_REFINER_G,
     SDC_CLIP_LDM_LAYOUT_COUNT
 } sdc_clip_ldm_layout;
 

@@ -53,8 +53,7 @@ static sdc_status tokenize(sdc_context *ctx, const sdc_model *model, sdc_tokeniz
     size_t untruncated = 0;
     pthread_mutex_t *lock = (pthread_mutex_t *)&model->tokenizer_lock;
     pthread_mutex_lock(lock);
-    sdc_status st =
-        sdc_tokenizer_encode(tokenizer, text, len, ids, max_length, &untruncated);
+    sdc_status st = sdc_tokenizer_encode(tokenizer, text, len, ids, max_length, &untruncated);
     pthread_mutex_unlock(lock);
     if (st != SDC_STATUS_OK)
         return sdc_fail(ctx, st, "%s: the tokenizer failed (%s)", what, sdc_status_string(st));
@@ -78,8 +77,8 @@ static sdc_status encode_sdxl(sdc_context *ctx, const sdc_model *model,
 
 sdc_status sdc_pipe_encode_prompts(sdc_context *ctx, const sdc_model *model,
                                    const sdc_clip_text *text_encoder,
-                                   const sdc_clip_text *text_encoder_2,
-                                   const sdc_pipe_request *req, sdc_pipe_conditioning *out)
+                                   const sdc_clip_text *text_encoder_2, const sdc_pipe_request *req,
+                                   sdc_pipe_conditioning *out)
 {
     if (model->family == SDC_FAMILY_SDXL || model->family == SDC_FAMILY_SDXL_REFINER)
         return encode_sdxl(ctx, model, text_encoder, text_encoder_2, req, out);
@@ -242,8 +241,8 @@ static sdc_status encode_sdxl(sdc_context *ctx, const sdc_model *model,
     int32_t *ids = sdc_malloc(ctx, (size_t)L * sizeof *ids);
     /* rows x ([L, D] hidden | [P] pooled), then one encoder's [L, width] */
     float *encoded = sdc_calloc(ctx, (size_t)rows * (size_t)(L * D + P), sizeof(float));
-    float *one = sdc_malloc(ctx, (size_t)(L * (width[0] > width[1] ? width[0] : width[1])) *
-                                     sizeof(float));
+    float *one =
+        sdc_malloc(ctx, (size_t)(L * (width[0] > width[1] ? width[0] : width[1])) * sizeof(float));
     out->storage = sdc_malloc(ctx, (size_t)(rows * N) * per_row * sizeof(float));
     if (!ids || !encoded || !one || !out->storage) {
         st = sdc_fail_oom(ctx, "SDXL prompt embeddings", (size_t)(rows * N) * per_row * 4);

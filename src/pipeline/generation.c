@@ -52,8 +52,8 @@ sdc_generation_params sdc_generation_default_params(void)
 
 sdc_control sdc_control_default(void)
 {
-    return (sdc_control){.controlnet = NULL, .image = NULL, .scale = 1.0f, .start = 0.0f,
-                         .end = 1.0f};
+    return (sdc_control){
+        .controlnet = NULL, .image = NULL, .scale = 1.0f, .start = 0.0f, .end = 1.0f};
 }
 
 static void clear_results(sdc_generation *gen)
@@ -174,11 +174,11 @@ static sdc_status check_control(sdc_context *ctx, const sdc_model *m, int k, con
                         "the family it was trained for",
                         what, cn->path, family_text(cn->family), m->path, family_text(m->family));
     const sdc_unet_config *a = &cn->controlnet_config.unet, *u = &m->unet_config;
-    bool fits = a->n_levels == u->n_levels && a->layers_per_block == u->layers_per_block &&
-                a->cross_attention_dim == u->cross_attention_dim &&
-                a->in_channels == m->vae_config.latent_channels && a->text_time == u->text_time &&
-                a->projection_class_embeddings_input_dim ==
-                    u->projection_class_embeddings_input_dim;
+    bool fits =
+        a->n_levels == u->n_levels && a->layers_per_block == u->layers_per_block &&
+        a->cross_attention_dim == u->cross_attention_dim &&
+        a->in_channels == m->vae_config.latent_channels && a->text_time == u->text_time &&
+        a->projection_class_embeddings_input_dim == u->projection_class_embeddings_input_dim;
     for (int i = 0; fits && i < u->n_levels; i++)
         fits = a->block_out_channels[i] == u->block_out_channels[i];
     if (!fits)
@@ -355,7 +355,7 @@ static sdc_status check_request(sdc_generation *gen, const sdc_generation_params
 
     /* 0 = the init image's size rounded down to a multiple of 8 (diffusers' img2img default),
      * else the first control image's (diffusers' ControlNet pipelines), else the model's. */
-    const sdc_image *sized = p->init_image          ? p->init_image
+    const sdc_image *sized = p->init_image       ? p->init_image
                              : p->n_controls > 0 ? p->controls[0].image
                                                  : NULL;
     req->width = p->width ? p->width : sized ? sized->width / 8 * 8 : m->default_width;
@@ -391,8 +391,7 @@ static sdc_status encode_phase(sdc_generation *gen, const sdc_model *model,
     if (st == SDC_STATUS_OK && model->has_text_encoder_2)
         st = sdc_pipe_component_acquire(gen->ctx, model, SDC_COMPONENT_TEXT_ENCODER_2, &te2);
     if (st == SDC_STATUS_OK)
-        st = sdc_pipe_encode_prompts(gen->ctx, model, te.text_encoder, te2.text_encoder, req,
-                                     cond);
+        st = sdc_pipe_encode_prompts(gen->ctx, model, te.text_encoder, te2.text_encoder, req, cond);
     sdc_pipe_component_release(&te2);
     sdc_pipe_component_release(&te);
     return st;
@@ -457,8 +456,8 @@ static sdc_status control_phase(sdc_generation *gen, const sdc_pipe_request *req
     for (int k = 0; k < p->n_controls; k++) {
         const sdc_control *c = &p->controls[k];
         float *cond = cs->storage + (size_t)k * (size_t)B * per;
-        sdc_status st = sdc_pipe_control_image_to_tensor(ctx, c->image, req->width, req->height,
-                                                         cond);
+        sdc_status st =
+            sdc_pipe_control_image_to_tensor(ctx, c->image, req->width, req->height, cond);
         if (st != SDC_STATUS_OK) {
             control_set_free(ctx, cs);
             return st;
@@ -547,9 +546,8 @@ release:
 
 /* The stages one after another (the refiner's UNet is loaded after the base's is released). */
 static sdc_status denoise_phase(sdc_generation *gen, const sdc_pipe_request *req,
-                                const stage_plan *plans, int n_plans, control_set *cs,
-                                sdc_rng *rng, float *latents, const sdc_pipe_inpaint *inpaint,
-                                double start_s)
+                                const stage_plan *plans, int n_plans, control_set *cs, sdc_rng *rng,
+                                float *latents, const sdc_pipe_inpaint *inpaint, double start_s)
 {
     int total = 0, done = 0;
     for (int s = 0; s < n_plans; s++)
@@ -557,8 +555,8 @@ static sdc_status denoise_phase(sdc_generation *gen, const sdc_pipe_request *req
     for (int s = 0; s < n_plans; s++) {
         if (plans[s].end == plans[s].first)
             continue;
-        sdc_status st = run_stage(gen, req, &plans[s], cs, rng, latents, inpaint, done, total,
-                                  start_s);
+        sdc_status st =
+            run_stage(gen, req, &plans[s], cs, rng, latents, inpaint, done, total, start_s);
         if (st != SDC_STATUS_OK)
             return st;
         done += (int)(plans[s].end - plans[s].first);

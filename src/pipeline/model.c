@@ -186,7 +186,8 @@ static sdc_status check_components(sdc_context *ctx, sdc_model *m)
         return sdc_fail(ctx, SDC_STATUS_SHAPE,
                         "%s: the text encoder%s %lld wide but the UNet's cross-attention "
                         "expects %lld: the components belong to different models",
-                        m->path, m->has_text_encoder && m->has_text_encoder_2 ? "s are together" : " is",
+                        m->path,
+                        m->has_text_encoder && m->has_text_encoder_2 ? "s are together" : " is",
                         (long long)text, (long long)u->cross_attention_dim);
     if (v->n_levels < 1 || (1 << (v->n_levels - 1)) != VAE_SCALE)
         return sdc_fail(ctx, SDC_STATUS_UNSUPPORTED,
@@ -222,6 +223,12 @@ static sdc_status single_file_text_layouts(sdc_context *ctx, const char *path,
     memset(out, 0, sizeof *out);
     bool l = sdc_clip_ldm_present(wf, SDC_CLIP_LDM_LAYOUT_SDXL_L);
     bool g = sdc_clip_ldm_present(wf, SDC_CLIP_LDM_LAYOUT_SDXL_G);
+    if (!l && !g && sdc_clip_ldm_present(wf, SDC_CLIP_LDM_LAYOUT_SDXL_REFINER_G)) {
+        *out = (text_layouts){
+            .has = {false, true},
+            .layout = {SDC_CLIP_LDM_LAYOUT_SDXL_L, SDC_CLIP_LDM_LAYOUT_SDXL_REFINER_G}};
+        return SDC_STATUS_OK;
+    }
     if (l || g) {
         if (!g)
             return sdc_fail(ctx, SDC_STATUS_NOT_FOUND,
@@ -242,10 +249,11 @@ static sdc_status single_file_text_layouts(sdc_context *ctx, const char *path,
     }
     return sdc_fail(ctx, SDC_STATUS_NOT_FOUND,
                     "%s: no text encoder: expected %stoken_embedding (SD 1.x), %stoken_embedding "
-                    "(SD 2.x) or %stoken_embedding (SDXL)",
+                    "(SD 2.x), %stoken_embedding (SDXL) or %stoken_embedding (SDXL refiner)",
                     path, sdc_clip_ldm_prefix(SDC_CLIP_LDM_LAYOUT_SD1),
                     sdc_clip_ldm_prefix(SDC_CLIP_LDM_LAYOUT_SD2),
-                    sdc_clip_ldm_prefix(SDC_CLIP_LDM_LAYOUT_SDXL_G));
+                    sdc_clip_ldm_prefix(SDC_CLIP_LDM_LAYOUT_SDXL_G),
+                    sdc_clip_ldm_prefix(SDC_CLIP_LDM_LAYOUT_SDXL_REFINER_G));
 }
 
 /* Does the single file hold any tensor under `prefix`? */
@@ -418,14 +426,14 @@ static void summarize(sdc_model *m, const sdc_pipe_component *c)
         const sdc_unet_config *u = c->unet ? sdc_unet_get_config(c->unet)
                                            : &sdc_controlnet_get_config(c->controlnet)->unet;
         o->class_name = c->unet ? "UNet2DConditionModel" : "ControlNetModel";
-        int pos = snprintf(o->summary, sizeof o->summary, "%lld in, widths", (long long)u->in_channels);
+        int pos =
+            snprintf(o->summary, sizeof o->summary, "%lld in, widths", (long long)u->in_channels);
         for (int i = 0; i < u->n_levels && pos > 0 && (size_t)pos < sizeof o->summary; i++)
             pos += snprintf(o->summary + pos, sizeof o->summary - (size_t)pos, "%s%lld",
                             i ? "/" : " ", (long long)u->block_out_channels[i]);
         if (pos > 0 && (size_t)pos < sizeof o->summary)
-            snprintf(o->summary + pos, sizeof o->summary - (size_t)pos,
-                     ", cross-attention %lld%s", (long long)u->cross_attention_dim,
-                     u->text_time ? ", text_time" : "");
+            snprintf(o->summary + pos, sizeof o->summary - (size_t)pos, ", cross-attention %lld%s",
+                     (long long)u->cross_attention_dim, u->text_time ? ", text_time" : "");
         store = c->unet ? sdc_unet_get_store(c->unet) : sdc_controlnet_get_store(c->controlnet);
     } else if (c->vae) {
         const sdc_vae_config *v = sdc_vae_get_config(c->vae);
@@ -453,17 +461,17 @@ static void summarize(sdc_model *m, const sdc_pipe_component *c)
  * configurations noted. */
 static sdc_status load_networks(sdc_model *m)
 {
-    static const sdc_component order[] = {SDC_COMPONENT_TEXT_ENCODER, SDC_COMPONENT_TEXT_ENCODER_2,
-                                          SDC_COMPONENT_UNET,         SDC_COMPONENT_VAE,
-                                          SDC_COMPONENT_SAFETY_CHECKER, SDC_COMPONENT_CONTROLNET};
+    static const sdc_component order[] = {
+        SDC_COMPONENT_TEXT_ENCODER, SDC_COMPONENT_TEXT_ENCODER_2, SDC_COMPONENT_UNET,
+        SDC_COMPONENT_VAE,          SDC_COMPONENT_SAFETY_CHECKER, SDC_COMPONENT_CONTROLNET};
     sdc_context *ctx = m->ctx;
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
         sdc_component which = order[i];
-        bool wanted = m->is_controlnet ? which == SDC_COMPONENT_CONTROLNET
-                      : which == SDC_COMPONENT_TEXT_ENCODER     ? m->has_text_encoder
-                      : which == SDC_COMPONENT_TEXT_ENCODER_2   ? m->has_text_encoder_2
-                      : which == SDC_COMPONENT_SAFETY_CHECKER   ? m->has_safety_checker
-                                                                : which != SDC_COMPONENT_CONTROLNET;
+        bool wanted = m->is_controlnet                        ? which == SDC_COMPONENT_CONTROLNET
+                      : which == SDC_COMPONENT_TEXT_ENCODER   ? m->has_text_encoder
+                      : which == SDC_COMPONENT_TEXT_ENCODER_2 ? m->has_text_encoder_2
+                      : which == SDC_COMPONENT_SAFETY_CHECKER ? m->has_safety_checker
+                                                              : which != SDC_COMPONENT_CONTROLNET;
         if (!wanted)
             continue;
         sdc_pipe_component c = {.which = which, .owned = true};
@@ -798,7 +806,9 @@ static sdc_status open_bundle(sdc_model *m)
         st = text.failed ? sdc_fail_oom(ctx, b->json.path, text.len)
                          : set_scheduler(m, text.data, text.len, b->json.path);
     } else if (st == SDC_STATUS_OK) {
-        const char *json = sdxl ? SDXL_SCHEDULER_JSON : sd2 ? SD2_SCHEDULER_JSON : SD1_SCHEDULER_JSON;
+        const char *json = sdxl  ? SDXL_SCHEDULER_JSON
+                           : sd2 ? SD2_SCHEDULER_JSON
+                                 : SD1_SCHEDULER_JSON;
         st = set_scheduler(m, json, strlen(json), "built-in scheduler config");
     }
     sdc_buf_free(&text);
@@ -813,9 +823,10 @@ static sdc_status open_bundle(sdc_model *m)
     if (st == SDC_STATUS_OK)
         st = load_networks(m);
     /* A bundle of a single file has no sample_size: the single file's default. */
-    int64_t sample_size =
-        sdxl ? SDXL_SAMPLE_SIZE
-        : sd2 && m->prediction_type == SDC_PREDICTION_TYPE_V_PREDICTION ? 768 / VAE_SCALE : 64;
+    int64_t sample_size = sdxl ? SDXL_SAMPLE_SIZE
+                          : sd2 && m->prediction_type == SDC_PREDICTION_TYPE_V_PREDICTION
+                              ? 768 / VAE_SCALE
+                              : 64;
     if (st == SDC_STATUS_OK)
         st = sdc_bundle_config(b, "unet", &cfg);
     if (st == SDC_STATUS_OK)
@@ -969,13 +980,12 @@ size_t sdc_model_component_count(const sdc_model *model)
     return (size_t)model->n_components;
 }
 
-sdc_status sdc_model_component(const sdc_model *model, size_t index,
-                               sdc_model_component_info *out)
+sdc_status sdc_model_component(const sdc_model *model, size_t index, sdc_model_component_info *out)
 {
     memset(out, 0, sizeof *out);
     if (index >= (size_t)model->n_components)
-        return sdc_fail(model->ctx, SDC_STATUS_INVALID_ARGUMENT,
-                        "model %s: component %zu of %d", model->path, index, model->n_components);
+        return sdc_fail(model->ctx, SDC_STATUS_INVALID_ARGUMENT, "model %s: component %zu of %d",
+                        model->path, index, model->n_components);
     const sdc_pipe_component_summary *c = &model->components[index];
     *out = (sdc_model_component_info){
         .name = sdc_component_name(c->which),

@@ -36,6 +36,8 @@
 #define SDXL     MODELS "/sdxl-tiny"
 #define REFINER  MODELS "/sdxl-refiner-tiny"
 #define CN_SD1   MODELS "/controlnet-sd1-tiny"
+#define CN_SDXL  MODELS "/controlnet-sdxl-tiny"
+#define CASTLE   "A watercolor painting of a castle on a hill, at sunset; highly detailed (4k)"
 #define SHAPES   PIPES "/inputs/control_shapes_64x64.png"
 #define STRIPES  PIPES "/inputs/control_stripes_64x64.png"
 
@@ -730,8 +732,6 @@ static void test_progress_bar_on_a_terminal(void)
     CHECK_CONTAINS(out, "a_cat.4.final.png\n");
 }
 
-/* Bad input: each fails with its exit status and a one-line message naming the thing, and
- * leaves no image behind. */
 /* SDXL base + refiner and ControlNets through the CLI give the fixtures' images. */
 static void test_sdxl_and_controlnets(void)
 {
@@ -805,6 +805,122 @@ static void test_sdxl_and_controlnets(void)
     result_free(&r);
 }
 
+/* The first line of a run's stdout (the first image written), or "". */
+static const char *first_line(const result *r)
+{
+    static char line[4096];
+    size_t n = strcspn(r->out, "\n");
+    snprintf(line, sizeof line, "%.*s", (int)(n < sizeof line ? n : sizeof line - 1), r->out);
+    return line;
+}
+
+/* The SDXL and ControlNet options reach the library as diffusers reads them: --original-size
+ * and --target-size WxH and --crops-coords-top-left TOP,LEFT (diffusers' (height, width) and
+ * (top, left)) with two images and the VAE read from a single file's first_stage_model, the
+ * refiner alone on an image with --aesthetic-score / --negative-aesthetic-score, an SDXL
+ * ControlNet with --control-scale and torch noise, and image to image with a ControlNet
+ * acting from --control-start to --control-end reproduce their fixtures. */
+static void test_sdxl_options(void)
+{
+    static const struct {
+        const char *args, *reference[2];
+    } runs[] = {
+        {"-m '" SDXL "' 'a cat sitting on a red sofa' --negative-prompt '" NEGATIVE "' --seed 17 "
+         "--steps 3 --guidance-scale 6 --width 64 --height 64 --image-count 2 "
+         "--original-size 128x96 --crops-coords-top-left 8,16 --target-size 96x64 "
+         "--vae '" MODELS "/sdxl-tiny.safetensors'",
+         {PIPES "/sdxl_txt2img_batch2/numpy_0.png", PIPES "/sdxl_txt2img_batch2/numpy_1.png"}},
+        {"-m '" REFINER "' '" CASTLE "' --negative-prompt '" NEGATIVE "' --image '" IMAGE "' "
+         "--strength 0.6 --seed 18 --steps 5 --guidance-scale 5 --aesthetic-score 7.5 "
+         "--negative-aesthetic-score 1.5",
+         {PIPES "/sdxl_refiner_img2img/numpy_0.png", NULL}},
+        {"-m '" SDXL "' '" ASTRO "' --negative-prompt '" NEGATIVE "' --controlnet '" CN_SDXL
+         "' --control-image '" SHAPES "' --control-scale 0.8 --seed 14 --steps 3 "
+         "--guidance-scale 5 --width 64 --height 64 --rng torch",
+         {PIPES "/sdxl_controlnet/torch_0.png", NULL}},
+        {"-m '" SD1 "' '" CASTLE "' --negative-prompt '" NEGATIVE "' --image '" IMAGE "' "
+         "--strength 0.75 --controlnet '" CN_SD1 "' --control-image '" SHAPES "' "
+         "--control-scale 0.9 --control-start 0.3 --control-end 0.75 --seed 19 --steps 4",
+         {PIPES "/sd1_controlnet_img2img/numpy_0.png", NULL}},
+    };
+    for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
+        const char *dir = out_dir("sdxl-options");
+        char args[8192];
+        snprintf(args, sizeof args, "%s --disable-safety -q --output-dir '%s'", runs[k].args, dir);
+        result r = run(args);
+        CHECK_MSG(r.code == 0, "sdc generate %s: %s", args, r.err);
+        int n = runs[k].reference[1] ? 2 : 1;
+        CHECK_EQ_INT(count_files(dir, ".final.png"), n);
+        const char *out = r.out;
+        for (int i = 0; i < n && r.code == 0; i++) {
+            char file[4096];
+            size_t len = strcspn(out, "\n");
+            snprintf(file, sizeof file, "%.*s", (int)len, out);
+            out += len + (out[len] == '\n');
+            double db = psnr_against(file, runs[k].reference[i]);
+            CHECK_MSG(db >= 60, "%s through the CLI: PSNR %.2f dB", runs[k].reference[i], db);
+        }
+        result_free(&r);
+    }
+
+    /* --vae (another VAE folder, with its own scaling factor) and the ControlNet's scale and
+     * steps reach the library: the CLI's image equals the API's with the same parameters, and
+     * differs from the one with the model's own VAE. */
+    const char *dir = out_dir("sdxl-vae");
+    char args[8192];
+    snprintf(args, sizeof args,
+             "-m '" SDXL "' 'a cat' --seed 3 --steps 3 --width 64 --height 64 --vae '" SD1
+             "/vae' --controlnet '" CN_SDXL "' --control-image '" STRIPES "' --control-scale 0.7 "
+             "--control-start 0.3 --control-end 0.9 --disable-safety -q --output-dir '%s'",
+             dir);
+    result r = run(args);
+    CHECK_MSG(r.code == 0, "sdc generate %s: %s", args, r.err);
+    sdc_image cli = {0}, stripes = {0};
+    CHECK(sdc_image_read(ctx, first_line(&r), 3, &cli, NULL) == SDC_STATUS_OK);
+    CHECK(sdc_image_read(ctx, STRIPES, 3, &stripes, NULL) == SDC_STATUS_OK);
+    sdc_model *net = NULL;
+    CHECK(sdc_model_open(ctx, CN_SDXL, NULL, &net) == SDC_STATUS_OK);
+    for (int own_vae = 0; own_vae < 2; own_vae++) {
+        sdc_model_params mp = sdc_model_default_params();
+        mp.vae = own_vae ? NULL : SD1 "/vae";
+        sdc_model *model = NULL;
+        sdc_generation *gen = NULL;
+        CHECK(sdc_model_open(ctx, SDXL, &mp, &model) == SDC_STATUS_OK);
+        CHECK(model && sdc_generation_create(ctx, model, &gen) == SDC_STATUS_OK);
+        sdc_control c = sdc_control_default();
+        c.controlnet = net;
+        c.image = &stripes;
+        c.scale = 0.7f;
+        c.start = 0.3f;
+        c.end = 0.9f;
+        sdc_generation_params p = sdc_generation_default_params();
+        p.prompt = "a cat";
+        p.seed = 3;
+        p.steps = 3;
+        p.width = p.height = 64;
+        p.controls = &c;
+        p.n_controls = 1;
+        p.disable_safety_checker = 1;
+        if (gen && net && cli.pixels && sdc_generation_run(gen, &p) == SDC_STATUS_OK) {
+            double db = psnr(&cli, sdc_generation_image(gen, 0));
+            if (own_vae)
+                CHECK_MSG(db < 30, "--vae made no difference (PSNR %.2f dB)", db);
+            else
+                CHECK_MSG(isinf(db), "the CLI's image equals the API's (PSNR %.2f dB)", db);
+        } else {
+            CHECK_MSG(false, "API run: %s", gen ? sdc_generation_errmsg(gen) : "no generation");
+        }
+        sdc_generation_destroy(gen);
+        sdc_model_close(model);
+    }
+    sdc_model_close(net);
+    sdc_image_free(ctx, &cli);
+    sdc_image_free(ctx, &stripes);
+    result_free(&r);
+}
+
+/* Bad input: each fails with its exit status and a one-line message naming the thing, and
+ * leaves no image behind. */
 static void test_bad_input(void)
 {
     const char *junk_dir = out_dir("junk");
@@ -860,7 +976,8 @@ static void test_bad_input(void)
         {"-m '%M' 'a cat' --prediction-type x0", 2, "--prediction-type"},
         {"-m '%M' 'a cat' --threads -1", 2, "--threads"},
         {"-m '%M'", 2, "no prompt given"},
-        {"'a cat'", 2, "which model?"},
+        /* no -m: $SDC_MODEL (set below for every case) names the model */
+        {"'a cat'", 1, "/nonexistent/sdc-model-env"},
         {"-m '%M' 'a cat' --steps 1 --output-dir '%F/sub'", 1, "a-file"},
         {"-m '%M' 'a cat' --controlnet '" CN_SD1 "' --control-image /nonexistent/control.png", 1,
          "/nonexistent/control.png"},
@@ -877,14 +994,24 @@ static void test_bad_input(void)
         {"-m '%M' 'a cat' --controlnet '%M' --control-image '" SHAPES "'", 1, "not a ControlNet"},
         {"-m '" SDXL "' 'a cat' --steps 1 --controlnet '" CN_SD1 "' --control-image '" SHAPES "'",
          1, "is an SD 1.x ControlNet but"},
+        {"-m '%M' 'a cat' --steps 1 --controlnet '" CN_SDXL "' --control-image '" SHAPES "'", 1,
+         "is an SDXL ControlNet but"},
+        {"-m '%M' 'a cat' --controlnet '" CN_SD1 "' --control-image '" SHAPES "' "
+         "--control-scale strong",
+         2, "--control-scale takes a number"},
         {"-m '" REFINER "' 'a cat' --steps 1", 1, "is an SDXL refiner"},
         {"-m '" SDXL "' 'a cat' --steps 1 --refiner '%M'", 1,
          "is an SD 1.x model: expected an SDXL refiner"},
         {"-m '%M' 'a cat' --refiner-start 1.5", 2, "--refiner-start takes a fraction"},
         {"-m '%M' 'a cat' --original-size 1024", 2, "--original-size takes WIDTHxHEIGHT"},
         {"-m '%M' 'a cat' --crops-coords-top-left 5", 2, "--crops-coords-top-left takes TOP,LEFT"},
+        {"-m '%M' 'a cat' --target-size 64x", 2, "--target-size takes WIDTHxHEIGHT"},
+        {"-m '%M' 'a cat' --aesthetic-score high", 2, "--aesthetic-score takes a number"},
         {"-m '" SDXL "' 'a cat' --steps 1 --vae /nonexistent/vae", 1, "/nonexistent/vae"},
     };
+    /* Without -m, generate takes $SDC_MODEL before the bundled demo model: a missing one is
+     * named in the error, whether or not the demo model is present. */
+    setenv("SDC_MODEL", "/nonexistent/sdc-model-env", 1);
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         /* %M model, %G garbage file, %E empty folder, %F a plain file */
         char a[4096];
@@ -917,9 +1044,13 @@ static void test_bad_input(void)
                   r.code, cases[k].code);
         CHECK_MSG(strstr(r.err, cases[k].message) != NULL,
                   "sdc generate %s: the message names \"%s\": %s", a, cases[k].message, r.err);
-        /* one line: the error, after at most the random seed's line */
-        const char *msg =
-            strstr(r.err, "sdc generate: seed ") == r.err ? strchr(r.err, '\n') + 1 : r.err;
+        /* one line: the error, after at most the lines naming the default model and the
+         * random seed */
+        const char *msg = r.err;
+        if (strncmp(msg, "sdc generate: no -m given: ", 27) == 0 && strchr(msg, '\n'))
+            msg = strchr(msg, '\n') + 1;
+        if (strncmp(msg, "sdc generate: seed ", 19) == 0 && strchr(msg, '\n'))
+            msg = strchr(msg, '\n') + 1;
         CHECK_MSG(strncmp(msg, "sdc generate: ", 14) == 0 && strchr(msg, '\n') &&
                       strchr(msg, '\n')[1] == '\0',
                   "sdc generate %s: one line of error: %s", a, r.err);
@@ -927,6 +1058,7 @@ static void test_bad_input(void)
         CHECK_EQ_INT(count_files(dir, ".png"), 0);
         result_free(&r);
     }
+    unsetenv("SDC_MODEL");
 }
 
 int main(void)
@@ -948,6 +1080,7 @@ int main(void)
     RUN(test_ctrl_c);
     RUN(test_progress_bar_on_a_terminal);
     RUN(test_sdxl_and_controlnets);
+    RUN(test_sdxl_options);
     RUN(test_bad_input);
     sdc_context_destroy(ctx);
     int rc = test_finish();

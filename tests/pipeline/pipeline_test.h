@@ -170,12 +170,35 @@ static inline bool pt_run_open(sdc_context *ctx, const char *run, const char *rn
     p->clip_skip = skip >= 0 ? (int)skip + 1 : 0;
     p->scheduler = pt_scheduler(e);
     p->disable_safety_checker = !r->safety;
+    /* SDXL micro-conditioning, (height, width) and (top, left) in diffusers */
+    const sdc_json *pair = sdc_json_get_type(args, "original_size", SDC_JSON_TYPE_ARRAY);
+    if (pair && pair->u.array.count == 2) {
+        p->original_height = (int)pair->u.array.items[0]->u.number.value;
+        p->original_width = (int)pair->u.array.items[1]->u.number.value;
+    }
+    pair = sdc_json_get_type(args, "target_size", SDC_JSON_TYPE_ARRAY);
+    if (pair && pair->u.array.count == 2) {
+        p->target_height = (int)pair->u.array.items[0]->u.number.value;
+        p->target_width = (int)pair->u.array.items[1]->u.number.value;
+    }
+    pair = sdc_json_get_type(args, "crops_coords_top_left", SDC_JSON_TYPE_ARRAY);
+    if (pair && pair->u.array.count == 2) {
+        p->crop_top = (int)pair->u.array.items[0]->u.number.value;
+        p->crop_left = (int)pair->u.array.items[1]->u.number.value;
+    }
+    p->aesthetic_score = (float)pt_json_number(args, "aesthetic_score", p->aesthetic_score);
+    p->negative_aesthetic_score =
+        (float)pt_json_number(args, "negative_aesthetic_score", p->negative_aesthetic_score);
     const sdc_json *inputs = sdc_json_get_type(e, "input_files", SDC_JSON_TYPE_OBJECT);
-    /* ControlNet pipelines: "image" is the control image (or a list of them), one per net */
+    /* ControlNet pipelines: "image" is the control image (or a list of them), one per net;
+     * the image-to-image ones take it as "control_image" and "image" is the init image */
     const sdc_json *nets = sdc_json_get_type(e, "controlnets", SDC_JSON_TYPE_ARRAY);
     if (nets) {
-        const sdc_json *imgs = inputs ? sdc_json_get(inputs, "image") : NULL;
+        const sdc_json *control = inputs ? sdc_json_get(inputs, "control_image") : NULL;
+        const sdc_json *imgs = control ? control : inputs ? sdc_json_get(inputs, "image") : NULL;
         const sdc_json *scale = sdc_json_get(args, "controlnet_conditioning_scale");
+        const sdc_json *start = sdc_json_get(args, "control_guidance_start");
+        const sdc_json *end = sdc_json_get(args, "control_guidance_end");
         r->n_controls = (int)nets->u.array.count;
         if (r->n_controls > PT_MAX_CONTROLS || !imgs)
             return false;
@@ -191,10 +214,15 @@ static inline bool pt_run_open(sdc_context *ctx, const char *run, const char *rn
                 r->controls[k].scale = (float)scale->u.number.value;
             else if (scale && scale->type == SDC_JSON_TYPE_ARRAY)
                 r->controls[k].scale = (float)scale->u.array.items[k]->u.number.value;
+            if (start && start->type == SDC_JSON_TYPE_NUMBER)
+                r->controls[k].start = (float)start->u.number.value;
+            if (end && end->type == SDC_JSON_TYPE_NUMBER)
+                r->controls[k].end = (float)end->u.number.value;
         }
         p->controls = r->controls;
         p->n_controls = r->n_controls;
-        inputs = NULL;
+        if (!control)
+            inputs = NULL;
     }
     /* Base + refiner: the refiner call repeats the base's prompt, steps and guidance and
      * starts where the base stopped (denoising_start = denoising_end) */

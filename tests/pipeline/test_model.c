@@ -125,16 +125,163 @@ static void test_sdxl_and_controlnet_info(void)
     check_components(PT_MODELS "sdxl-tiny", "sdxl", 0, 6, 1, base, base_cls, 4);
     check_components(PT_MODELS "sdxl-tiny.safetensors", "sdxl", 0, 6, 1, base, base_cls, 4);
     check_components(PT_MODELS "sdxl-tiny.ckpt", "sdxl", 0, 6, 1, base, base_cls, 4);
-    check_components(PT_MODELS "sdxl-refiner-tiny", "sdxl-refiner", 0, 5, 0, base + 1,
-                     base_cls + 1, 3);
+    check_components(PT_MODELS "sdxl-refiner-tiny", "sdxl-refiner", 0, 5, 0, base + 1, base_cls + 1,
+                     3);
     static const char *const sd1[] = {"text_encoder", "unet", "vae", "safety_checker"};
-    static const char *const sd1_cls[] = {"CLIPTextModel", "UNet2DConditionModel",
-                                          "AutoencoderKL", "StableDiffusionSafetyChecker"};
+    static const char *const sd1_cls[] = {"CLIPTextModel", "UNet2DConditionModel", "AutoencoderKL",
+                                          "StableDiffusionSafetyChecker"};
     check_components(PT_MODELS "sd1-tiny", "sd1", 0, 0, 0, sd1, sd1_cls, 4);
     static const char *const cn[] = {"controlnet"};
     static const char *const cn_cls[] = {"ControlNetModel"};
     check_components(PT_MODELS "controlnet-sd1-tiny", "sd1", 1, 0, 0, cn, cn_cls, 1);
     check_components(PT_MODELS "controlnet-sdxl-tiny", "sdxl", 1, 0, 0, cn, cn_cls, 1);
+}
+
+/* A single-file SDXL refiner laid out as Stability AI's sd_xl_refiner_1.0.safetensors: the
+ * OpenCLIP bigG tower alone, as conditioner.embedders.0.model, and a UNet whose added embedding
+ * takes the pooled output and 5 time ids and whose cross-attention reads the bigG width only.
+ * Made from sdxl-tiny.safetensors: its second tower renamed, the first dropped, add_embedding's
+ * input cut to the pooled 128 + 5 x 16 columns, the cross-attention keys and values to the
+ * bigG's 128 columns. */
+static bool write_single_file_refiner(const char *path)
+{
+    static const char bigg[] = "conditioner.embedders.1.", clip_l[] = "conditioner.embedders.0.";
+    sdc_st_file *f = NULL;
+    CHECK(sdc_st_open(ctx, PT_MODELS "sdxl-tiny.safetensors", &f) == SDC_STATUS_OK);
+    if (!f)
+        return false;
+    sdc_st_entry *e = calloc(f->n_tensors, sizeof *e);
+    char **names = calloc(f->n_tensors, sizeof *names);
+    uint16_t **cut = calloc(f->n_tensors, sizeof *cut);
+    size_t n = 0;
+    bool ok = e && names && cut;
+    for (size_t i = 0; ok && i < f->n_tensors; i++) {
+        const sdc_st_tensor *t = &f->tensors[i];
+        if (strncmp(t->name, clip_l, strlen(clip_l)) == 0)
+            continue;
+        e[n] = (sdc_st_entry){.name = t->name, .dtype = t->dtype, .ndim = t->ndim, .data = t->data};
+        memcpy(e[n].shape, t->shape, sizeof e[n].shape);
+        if (strncmp(t->name, bigg, strlen(bigg)) == 0) {
+            names[n] = malloc(strlen(t->name) + 1);
+            ok = names[n] != NULL;
+            if (ok) {
+                strcpy(names[n], t->name);
+                names[n][strlen(clip_l) - 2] = '0'; /* embedders.1. -> embedders.0. */
+                e[n].name = names[n];
+            }
+        }
+        /* [rows, cols] F16 weights keeping columns [first, first + keep) */
+        int64_t first = 0, keep = 0;
+        if (strstr(t->name, "label_emb.0.0.weight")) {
+            keep = 128 + 5 * 16;
+        } else if (strstr(t->name, "attn2.to_k.weight") || strstr(t->name, "attn2.to_v.weight")) {
+            first = 64;
+            keep = 128;
+        }
+        if (ok && keep) {
+            ok = t->dtype == SDC_DTYPE_F16 && t->ndim == 2 && t->shape[1] >= first + keep;
+            int64_t rows = t->shape[0], cols = t->shape[1];
+            cut[n] = ok ? malloc((size_t)(rows * keep) * sizeof(uint16_t)) : NULL;
+            ok = ok && cut[n];
+            for (int64_t r = 0; ok && r < rows; r++)
+                memcpy(cut[n] + r * keep, (const uint16_t *)t->data + r * cols + first,
+                       (size_t)keep * sizeof(uint16_t));
+            e[n].shape[1] = keep;
+            e[n].data = cut[n];
+        }
+        n++;
+    }
+    ok = ok && sdc_st_write(ctx, path, e, n, NULL, 0) == SDC_STATUS_OK;
+    CHECK_MSG(ok, "writing %s: %s", path, sdc_context_errmsg(ctx));
+    for (size_t i = 0; names && cut && i < f->n_tensors; i++) {
+        free(names[i]);
+        free(cut[i]);
+    }
+    free(names);
+    free(cut);
+    free(e);
+    sdc_st_close(f);
+    return ok;
+}
+
+/* The single-file refiner is told apart from a base by its weights: family sdxl-refiner with
+ * 5 time ids and 3 components; as the model it needs an image; it refines the base's latents
+ * and works alone on an image; as the base of a refiner it is refused. */
+static void test_single_file_refiner(void)
+{
+    const char *path = test_tmp_path("sdxl-refiner-tiny.safetensors");
+    if (!write_single_file_refiner(path))
+        return;
+    static const char *const comps[] = {"text_encoder_2", "unet", "vae"};
+    static const char *const classes[] = {"CLIPTextModelWithProjection", "UNet2DConditionModel",
+                                          "AutoencoderKL"};
+    check_components(path, "sdxl-refiner", 0, 5, 0, comps, classes, 3);
+    char name[256];
+    snprintf(name, sizeof name, "%s", strrchr(path, '/') + 1);
+    *strrchr(name, '.') = '\0';
+    check_info(path, NULL, "sdxl-refiner", 0, "epsilon", "euler", 1024, 0, name);
+
+    sdc_model *base = NULL, *refiner = NULL;
+    sdc_generation *g_base = NULL, *g_ref = NULL;
+    CHECK(sdc_model_open(ctx, PT_MODELS "sdxl-tiny", NULL, &base) == SDC_STATUS_OK);
+    CHECK_MSG(sdc_model_open(ctx, path, NULL, &refiner) == SDC_STATUS_OK, "%s",
+              sdc_context_errmsg(ctx));
+    CHECK(base && sdc_generation_create(ctx, base, &g_base) == SDC_STATUS_OK);
+    CHECK(refiner && sdc_generation_create(ctx, refiner, &g_ref) == SDC_STATUS_OK);
+    sdc_image image = {0};
+    CHECK(pt_load_image(ctx, "tests/data/images/astronaut_96x64.png", &image));
+    if (g_base && g_ref && image.pixels) {
+        sdc_generation_params p = sdc_generation_default_params();
+        p.prompt = "a house";
+        p.steps = 3;
+        p.width = p.height = 64;
+        CHECK(sdc_generation_run(g_ref, &p) == SDC_STATUS_INVALID_ARGUMENT);
+        CHECK_CONTAINS(sdc_generation_errmsg(g_ref), "is an SDXL refiner: it refines an image");
+        p.refiner = refiner;
+        p.refiner_start = 0.5f;
+        CHECK_MSG(sdc_generation_run(g_base, &p) == SDC_STATUS_OK, "base + refiner: %s",
+                  sdc_generation_errmsg(g_base));
+        CHECK(sdc_generation_image_count(g_base) == 1);
+        p.init_image = &image;
+        p.strength = 0.5f;
+        p.width = p.height = 0;
+        p.refiner = base;
+        CHECK(sdc_generation_run(g_ref, &p) == SDC_STATUS_INVALID_ARGUMENT);
+        CHECK_CONTAINS(sdc_generation_errmsg(g_ref), "cannot be the base model of a refiner");
+        p.refiner = NULL;
+        CHECK_MSG(sdc_generation_run(g_ref, &p) == SDC_STATUS_OK, "refiner alone: %s",
+                  sdc_generation_errmsg(g_ref));
+        const sdc_image *im = sdc_generation_image(g_ref, 0);
+        CHECK(im && im->width == 96 && im->height == 64);
+        /* converted into a bundle (f16, as stored): the same family and the same image */
+        const char *bundle = test_tmp_path("sdxl-refiner-tiny.sdc");
+        sdc_model *converted = NULL;
+        sdc_generation *g_conv = NULL;
+        CHECK_MSG(sdc_convert(ctx, path, bundle, NULL, NULL) == SDC_STATUS_OK, "convert: %s",
+                  sdc_context_errmsg(ctx));
+        CHECK(sdc_model_open(ctx, bundle, NULL, &converted) == SDC_STATUS_OK);
+        sdc_model_info info;
+        if (converted) {
+            sdc_model_get_info(converted, &info);
+            CHECK_EQ_STR(info.family, "sdxl-refiner");
+            CHECK_EQ_INT(info.time_ids, 5);
+        }
+        CHECK(converted && sdc_generation_create(ctx, converted, &g_conv) == SDC_STATUS_OK);
+        CHECK(g_conv && sdc_generation_run(g_conv, &p) == SDC_STATUS_OK);
+        const sdc_image *again = g_conv ? sdc_generation_image(g_conv, 0) : NULL;
+        CHECK(im && again && memcmp(im->pixels, again->pixels, 96 * 64 * 3) == 0);
+        sdc_generation_destroy(g_conv);
+        sdc_model_close(converted);
+        char cmd[4200];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", bundle);
+        CHECK(system(cmd) == 0);
+    }
+    sdc_image_release(ctx, &image);
+    sdc_generation_destroy(g_base);
+    sdc_generation_destroy(g_ref);
+    sdc_model_close(base);
+    sdc_model_close(refiner);
+    remove(path);
 }
 
 /* A VAE from elsewhere: the refiner's VAE folder, and the single file's VAE tensors in a file
@@ -165,8 +312,7 @@ static void test_vae_override(void)
         mp.vae = vaes[i];
         sdc_model *m = NULL;
         sdc_generation *g = NULL;
-        CHECK_MSG(sdc_model_open(ctx, PT_MODELS "sdxl-tiny.safetensors", &mp, &m) ==
-                      SDC_STATUS_OK,
+        CHECK_MSG(sdc_model_open(ctx, PT_MODELS "sdxl-tiny.safetensors", &mp, &m) == SDC_STATUS_OK,
                   "vae %s: %s", vaes[i] ? vaes[i] : "own", sdc_context_errmsg(ctx));
         sdc_generation_params p = sdc_generation_default_params();
         p.prompt = "a house";
@@ -388,6 +534,7 @@ int main(void)
     ctx = pt_context();
     RUN(test_info);
     RUN(test_sdxl_and_controlnet_info);
+    RUN(test_single_file_refiner);
     RUN(test_vae_override);
     RUN(test_prediction_override_used);
     RUN(test_bad_paths);

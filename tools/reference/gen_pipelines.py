@@ -1,5 +1,6 @@
 """End-to-end diffusers pipeline runs on the tiny models (txt2img SD1/SD2/SDXL, img2img, inpaint with the
-9-channel and the 4-channel UNet, SDXL base + refiner, ControlNet with one and two nets, SDXL ControlNet,
+9-channel and the 4-channel UNet, SDXL base + refiner, the SDXL refiner alone (img2img, aesthetic scores),
+SDXL with 2 images and micro-conditioning, ControlNet with one and two nets, ControlNet img2img, SDXL ControlNet,
 num_images_per_prompt=2, clip_skip, safety checker flagged/clean, Euler ancestral and SDE-DPM-Solver++),
 each with rng "torch" (torch.Generator("cpu").manual_seed(seed)) and rng "numpy" (every draw from one
 np.random.RandomState(seed)); see pipeline_runs.py and rng_capture.py. Models are loaded from the

@@ -75,6 +75,16 @@ RUNS: list[dict] = [
                                 denoising_start=0.6)),
          args=dict(prompt=P_ASTRONAUT, num_inference_steps=5, guidance_scale=5.0, height=64, width=64,
                    denoising_end=0.6, output_type="latent")),
+    # image count 2 with SDXL micro-conditioning other than the defaults ((height, width) / (top, left))
+    dict(name="sdxl_txt2img_batch2", pipeline="StableDiffusionXLPipeline", model="sdxl-tiny", seed=17,
+         args=dict(prompt=P_CAT, negative_prompt=NEGATIVE, num_inference_steps=3, guidance_scale=6.0,
+                   height=64, width=64, num_images_per_prompt=2, original_size=(96, 128),
+                   crops_coords_top_left=(8, 16), target_size=(64, 96))),
+    # the refiner alone, image to image, with aesthetic scores other than the defaults
+    dict(name="sdxl_refiner_img2img", pipeline="StableDiffusionXLImg2ImgPipeline", model="sdxl-refiner-tiny",
+         seed=18, inputs=dict(image="astronaut"),
+         args=dict(prompt=P_CASTLE, negative_prompt=NEGATIVE, num_inference_steps=5, guidance_scale=5.0,
+                   strength=0.6, aesthetic_score=7.5, negative_aesthetic_score=1.5)),
     dict(name="sd1_controlnet", pipeline="StableDiffusionControlNetPipeline", model="sd1-tiny", seed=12,
          controlnets=["controlnet-sd1-tiny"], inputs=dict(image="control_shapes"),
          args=dict(prompt=P_CAT, negative_prompt=NEGATIVE, num_inference_steps=3, guidance_scale=7.5,
@@ -84,6 +94,14 @@ RUNS: list[dict] = [
          inputs=dict(image=["control_shapes", "control_stripes"]),
          args=dict(prompt=P_CAT, negative_prompt=NEGATIVE, num_inference_steps=3, guidance_scale=7.5,
                    height=64, width=64, controlnet_conditioning_scale=[1.0, 0.5])),
+    # image to image with a ControlNet acting on the middle one of its 3 calls (diffusers'
+    # controlnet_keep: off when i/3 < 0.3 or (i+1)/3 > 0.75); the 64x64 control image resized to
+    # the 96x64 output
+    dict(name="sd1_controlnet_img2img", pipeline="StableDiffusionControlNetImg2ImgPipeline", model="sd1-tiny",
+         seed=19, controlnets=["controlnet-sd1-tiny"], inputs=dict(image="astronaut", control_image="control_shapes"),
+         args=dict(prompt=P_CASTLE, negative_prompt=NEGATIVE, num_inference_steps=4, guidance_scale=7.5,
+                   strength=0.75, height=64, width=96, controlnet_conditioning_scale=0.9,
+                   control_guidance_start=0.3, control_guidance_end=0.75)),
     dict(name="sdxl_controlnet", pipeline="StableDiffusionXLControlNetPipeline", model="sdxl-tiny", seed=14,
          controlnets=["controlnet-sdxl-tiny"], inputs=dict(image="control_shapes"),
          args=dict(prompt=P_ASTRONAUT, negative_prompt=NEGATIVE, num_inference_steps=3, guidance_scale=5.0,
