@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 FUZZ_SECONDS ?= 15
 
-.PHONY: all test bench bench-torch fuzz fuzz-smoke clean
+.PHONY: all test demo bench bench-torch fuzz fuzz-smoke clean
 
 all:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
@@ -12,6 +12,27 @@ all:
 
 test:
 	JOBS=$(JOBS) tests/run_all.sh
+
+# `make demo`: builds the sdc command (not the tests), then draws a few prompts with the demo model that ships in
+# data/demo/shapes.sdc (coloured circles, squares and triangles, 64 x 64; see its README.md)
+# into out/, and prints the paths of the PNGs.
+DEMO_OUT ?= out
+DEMO_PROMPTS := \
+    "a blue square on a yellow background" \
+    "a large red circle on the left, white background" \
+    "a green triangle at the top, black background" \
+    "a small yellow circle at the bottom, purple background" \
+    "an orange square on the right, blue background" \
+    "a white triangle in the centre, red background"
+
+demo:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target sdc_cli >/dev/null
+	@mkdir -p $(DEMO_OUT)
+	@for p in $(DEMO_PROMPTS); do \
+	    $(BUILD)/bin/sdc generate -m data/demo/shapes.sdc --quiet --seed 7 --steps 20 \
+	        --guidance-scale 2 --output-dir $(DEMO_OUT) "$$p" || exit 1; \
+	done
 
 # `make bench`: builds, makes a real-size random-weight SD 1.5 model once (needs the Python
 # environment of tools/reference/requirements.txt; never committed), then times each

@@ -1061,6 +1061,41 @@ static void test_bad_input(void)
     unsetenv("SDC_MODEL");
 }
 
+/* Without -m and without $SDC_MODEL, generate uses the demo bundle of the source tree with its
+ * own settings (20 steps, guidance 2): the same image as naming them; a --guidance-scale given
+ * by the user still wins. */
+static void test_demo_model_default(void)
+{
+    unsetenv("SDC_MODEL");
+    static const char prompt[] = "'a blue square on a yellow background' --seed 7 --quiet";
+    static const char file[] = "a_blue_square_on_a_yellow_background.7.final.png";
+    const char *dirs[3] = {out_dir("demo_default"), out_dir("demo_named"), out_dir("demo_g75")};
+    const char *extra[3] = {"", "-m '" SDC_DEMO_MODEL_DIR "/shapes.sdc' --steps 20 "
+                                "--guidance-scale 2",
+                            "--guidance-scale 7.5"};
+    for (int i = 0; i < 3; i++) {
+        char args[8192];
+        snprintf(args, sizeof args, "%s %s --output-dir '%s'", extra[i], prompt, dirs[i]);
+        result r = run(args);
+        CHECK_MSG(r.code == 0, "sdc generate %s: exit %d: %s", args, r.code, r.err);
+        CHECK_EQ_INT(count_files(dirs[i], ".final.png"), 1);
+        result_free(&r);
+    }
+    /* --quiet hides the note; without it the demo model is named on stderr */
+    result r = run("'a red circle' --steps 1 --seed 1 --output-dir '" SDC_TEST_TMP_DIR
+                   "/demo_note'");
+    CHECK_EQ_INT(r.code, 0);
+    CHECK_CONTAINS(r.err, "no -m given: using the demo model");
+    CHECK_CONTAINS(r.err, "shapes.sdc");
+    result_free(&r);
+
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd, "cmp -s '%s/%s' '%s/%s'", dirs[0], file, dirs[1], file);
+    CHECK_MSG(system(cmd) == 0, "the default run differs from -m demo --steps 20 --guidance 2");
+    snprintf(cmd, sizeof cmd, "cmp -s '%s/%s' '%s/%s'", dirs[0], file, dirs[2], file);
+    CHECK_MSG(system(cmd) != 0, "--guidance-scale 7.5 was ignored with the demo model");
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -1082,6 +1117,7 @@ int main(void)
     RUN(test_sdxl_and_controlnets);
     RUN(test_sdxl_options);
     RUN(test_bad_input);
+    RUN(test_demo_model_default);
     sdc_context_destroy(ctx);
     int rc = test_finish();
     if (rc == 0) { /* keep the images of a failed run for a look */

@@ -31,8 +31,9 @@ int cmd_tokenize(int argc, char **argv);
 
 /* The model to use when no -m is given (default_model.c): $SDC_MODEL when set, else the demo
  * bundle installed beside the executable or in the source tree it was built from (into buf);
- * NULL when there is none. *source says which, for a note on stderr. */
-const char *cli_default_model(char *buf, size_t size, const char **source);
+ * NULL when there is none. *source says which, for a note on stderr; *demo is set when it is
+ * the demo bundle (which generates with its own steps and guidance unless given). */
+const char *cli_default_model(char *buf, size_t size, const char **source, bool *demo);
 /* True when arg is -h or --help. */
 bool cli_is_help(const char *arg);
 /* Creates a context with the defaults (threads: all CPUs; logging to stderr at WARN).

@@ -39,8 +39,9 @@ static bool installed_path(char *buf, size_t size)
     return m > 0 && (size_t)m < size;
 }
 
-const char *cli_default_model(char *buf, size_t size, const char **source)
+const char *cli_default_model(char *buf, size_t size, const char **source, bool *demo)
 {
+    *demo = false;
     const char *env = getenv("SDC_MODEL");
     if (env && *env) {
         *source = "$SDC_MODEL";
@@ -48,6 +49,7 @@ const char *cli_default_model(char *buf, size_t size, const char **source)
     }
     *source = "the demo model (coloured circles, squares and triangles; set $SDC_MODEL or "
               "give -m for another)";
+    *demo = true;
     if (installed_path(buf, size) && is_bundle(buf))
         return buf;
 #ifdef SDC_DEMO_MODEL_DIR
@@ -55,5 +57,6 @@ const char *cli_default_model(char *buf, size_t size, const char **source)
     if (m > 0 && (size_t)m < size && is_bundle(buf))
         return buf;
 #endif
+    *demo = false;
     return NULL;
 }
