@@ -263,6 +263,30 @@ done:
     return st;
 }
 
+/* Logs the time per op type of the last run (of `seconds` in all). */
+static void log_profile(sdc_context *ctx, sdc_bench_component component, double seconds)
+{
+    const sdc_profile_slot *slots = sdc_profile_get(ctx);
+    double listed = 0.0;
+    sdc_log(ctx, SDC_LOG_LEVEL_INFO, "%s: %.3f s, by op:", component_names[component], seconds);
+    for (int op = 0; op < SDC_KERN_OP_COUNT; op++) {
+        const sdc_profile_slot *s = &slots[op];
+        if (s->calls == 0)
+            continue;
+        listed += s->seconds;
+        if (s->flops > 0)
+            sdc_log(ctx, SDC_LOG_LEVEL_INFO, "  %-20s %6lld calls %8.3f s %5.1f%% %8.1f GFLOP/s",
+                    sdc_kern_op_name((sdc_kern_op)op), (long long)s->calls, s->seconds,
+                    100.0 * s->seconds / seconds, s->flops / s->seconds * 1e-9);
+        else
+            sdc_log(ctx, SDC_LOG_LEVEL_INFO, "  %-20s %6lld calls %8.3f s %5.1f%%",
+                    sdc_kern_op_name((sdc_kern_op)op), (long long)s->calls, s->seconds,
+                    100.0 * s->seconds / seconds);
+    }
+    sdc_log(ctx, SDC_LOG_LEVEL_INFO, "  %-20s %8.3f s %5.1f%%", "outside the ops", seconds - listed,
+            100.0 * (seconds - listed) / seconds);
+}
+
 static int compare_doubles(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -295,6 +319,9 @@ sdc_status sdc_bench_run(sdc_context *ctx, const char *model_dir, sdc_bench_comp
     sdc_arena_init(&b.scratch, ctx, 1);
     double times[MAX_RUNS];
     TRY(done, prepare(&b, model_dir, component, width, height));
+    /* At log level INFO, the time of each op type over the last run is logged. */
+    bool profile = sdc_log_enabled(ctx, SDC_LOG_LEVEL_INFO);
+    sdc_profile_enable(ctx, profile);
     for (int i = 0; i < p.warmup + p.runs; i++) {
         sdc_flops_reset(ctx);
         double t0 = sdc_time_s();
@@ -304,6 +331,10 @@ sdc_status sdc_bench_run(sdc_context *ctx, const char *model_dir, sdc_bench_comp
             times[i - p.warmup] = t;
     }
     out->flops = sdc_flops_get(ctx);
+    if (profile) {
+        log_profile(ctx, component, times[p.runs - 1]);
+        sdc_profile_enable(ctx, false);
+    }
     qsort(times, (size_t)p.runs, sizeof times[0], compare_doubles);
     out->seconds =
         p.runs % 2 ? times[p.runs / 2] : 0.5 * (times[p.runs / 2 - 1] + times[p.runs / 2]);

@@ -289,4 +289,29 @@ double sdc_flops_get(const sdc_context *ctx)
 void sdc_flops_reset(sdc_context *ctx)
 {
     ctx->flops = 0.0;
+    memset(ctx->profile_slots, 0, sizeof ctx->profile_slots);
+}
+
+void sdc_profile_enable(sdc_context *ctx, bool on)
+{
+    ctx->profile = on;
+}
+
+bool sdc_profile_enabled(const sdc_context *ctx)
+{
+    return ctx->profile;
+}
+
+void sdc_profile_add(sdc_context *ctx, int slot, double seconds, double flops)
+{
+    if (slot < 0 || slot >= SDC_PROFILE_SLOTS)
+        return;
+    ctx->profile_slots[slot].seconds += seconds;
+    ctx->profile_slots[slot].flops += flops;
+    ctx->profile_slots[slot].calls++;
+}
+
+const sdc_profile_slot *sdc_profile_get(const sdc_context *ctx)
+{
+    return ctx->profile_slots;
 }

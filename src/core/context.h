@@ -37,6 +37,8 @@ struct sdc_context {
     void *scratch_block;
     unsigned char *scratch;
     double flops; /* see sdc_flops_add */
+    bool profile; /* see sdc_profile_add */
+    sdc_profile_slot profile_slots[SDC_PROFILE_SLOTS];
 
     /* last error */
     sdc_status err_status;

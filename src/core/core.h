@@ -149,6 +149,20 @@ void sdc_flops_add(sdc_context *ctx, double flops);
 double sdc_flops_get(const sdc_context *ctx);
 void sdc_flops_reset(sdc_context *ctx);
 
+/* Per-op profile for benchmarks: while enabled, the kernels' entry points add each call's wall
+ * time and FLOPs to the slot of its op (kernels.h numbers the slots). sdc_flops_reset clears it
+ * too. Off by default; only the thread using the context adds to it. */
+enum { SDC_PROFILE_SLOTS = 16 };
+typedef struct sdc_profile_slot {
+    double seconds, flops;
+    int64_t calls;
+} sdc_profile_slot;
+void sdc_profile_enable(sdc_context *ctx, bool on);
+bool sdc_profile_enabled(const sdc_context *ctx);
+void sdc_profile_add(sdc_context *ctx, int slot, double seconds, double flops);
+/* The SDC_PROFILE_SLOTS slots. */
+const sdc_profile_slot *sdc_profile_get(const sdc_context *ctx);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Element types and tensor views                                                             */
 

@@ -52,6 +52,40 @@ static const sdc_kernels *table(sdc_context *ctx)
     return sdc_kernels_for_precision(sdc_context_cpu(ctx), sdc_context_precision(ctx));
 }
 
+static const char *const op_names[] = {
+    [SDC_KERN_OP_LINEAR] = "linear",
+    [SDC_KERN_OP_CONV_1X1] = "conv1x1",
+    [SDC_KERN_OP_CONV_KXK] = "conv",
+    [SDC_KERN_OP_ATTENTION] = "attention",
+    [SDC_KERN_OP_GROUP_NORM] = "group_norm",
+    [SDC_KERN_OP_LAYER_NORM] = "layer_norm",
+    [SDC_KERN_OP_UNARY] = "unary",
+    [SDC_KERN_OP_BINARY] = "binary",
+    [SDC_KERN_OP_GEGLU] = "geglu",
+    [SDC_KERN_OP_SOFTMAX] = "softmax",
+    [SDC_KERN_OP_UPSAMPLE] = "upsample",
+    [SDC_KERN_OP_COPY] = "copy",
+    [SDC_KERN_OP_TIMESTEP_EMBEDDING] = "timestep_embedding",
+};
+static_assert(sizeof op_names / sizeof op_names[0] == SDC_KERN_OP_COUNT, "one name per op");
+
+const char *sdc_kern_op_name(sdc_kern_op op)
+{
+    return (unsigned)op < SDC_KERN_OP_COUNT ? op_names[op] : NULL;
+}
+
+/* Calls the table's op, timing it into the profile slot when the context profiles. */
+#define RUN_OP(slot, flops, call)                                                                  \
+    do {                                                                                           \
+        if (sdc_profile_enabled(ctx)) {                                                            \
+            double t0_ = sdc_time_s();                                                             \
+            call;                                                                                  \
+            sdc_profile_add(ctx, (slot), sdc_time_s() - t0_, (flops));                             \
+        } else {                                                                                   \
+            call;                                                                                  \
+        }                                                                                          \
+    } while (0)
+
 /* ---------------------------------------------------------------------------------------- */
 /* Argument checks: each returns OK or records the failure on ctx                             */
 
@@ -280,8 +314,9 @@ sdc_status sdc_kern_linear(sdc_context *ctx, const sdc_tensor *x, const sdc_weig
     TRY(check_last_contiguous(ctx, op, "y", y));
     TRY(check_output(ctx, op, "y", y));
     TRY(check_no_overlap(ctx, op, "x", x, "y", y, false));
-    sdc_flops_add(ctx, 2.0 * (double)x->shape[0] * (double)x->shape[1] * (double)w->shape[0]);
-    table(ctx)->linear(ctx, x, w, bias, y);
+    double flops = 2.0 * (double)x->shape[0] * (double)x->shape[1] * (double)w->shape[0];
+    sdc_flops_add(ctx, flops);
+    RUN_OP(SDC_KERN_OP_LINEAR, flops, table(ctx)->linear(ctx, x, w, bias, y));
     return SDC_STATUS_OK;
 }
 
@@ -324,8 +359,10 @@ sdc_status sdc_kern_conv2d(sdc_context *ctx, const sdc_tensor *x, const sdc_weig
     TRY(check_contiguous(ctx, op, "x", x));
     TRY(check_contiguous(ctx, op, "y", y));
     TRY(check_no_overlap(ctx, op, "x", x, "y", y, false));
-    sdc_flops_add(ctx, 2.0 * (double)sdc_tensor_numel(y) * (double)(x->shape[1] * kh * kw));
-    table(ctx)->conv2d(ctx, x, w, bias, p, y);
+    double flops = 2.0 * (double)sdc_tensor_numel(y) * (double)(x->shape[1] * kh * kw);
+    sdc_flops_add(ctx, flops);
+    RUN_OP(kh * kw == 1 ? SDC_KERN_OP_CONV_1X1 : SDC_KERN_OP_CONV_KXK, flops,
+           table(ctx)->conv2d(ctx, x, w, bias, p, y));
     return SDC_STATUS_OK;
 }
 
@@ -367,7 +404,8 @@ sdc_status sdc_kern_group_norm(sdc_context *ctx, const sdc_tensor *x, int groups
     TRY(check_contiguous(ctx, op, "x", x));
     TRY(check_contiguous(ctx, op, "y", y));
     TRY(check_no_overlap(ctx, op, "x", x, "y", y, true));
-    table(ctx)->group_norm(ctx, x, groups, gamma, beta, eps, silu, y);
+    RUN_OP(SDC_KERN_OP_GROUP_NORM, 0.0,
+           table(ctx)->group_norm(ctx, x, groups, gamma, beta, eps, silu, y));
     return SDC_STATUS_OK;
 }
 
@@ -383,7 +421,7 @@ sdc_status sdc_kern_layer_norm(sdc_context *ctx, const sdc_tensor *x, const floa
     TRY(check_last_contiguous(ctx, op, "y", y));
     TRY(check_output(ctx, op, "y", y));
     TRY(check_no_overlap(ctx, op, "x", x, "y", y, true));
-    table(ctx)->layer_norm(ctx, x, gamma, beta, eps, y);
+    RUN_OP(SDC_KERN_OP_LAYER_NORM, 0.0, table(ctx)->layer_norm(ctx, x, gamma, beta, eps, y));
     return SDC_STATUS_OK;
 }
 
@@ -398,7 +436,7 @@ sdc_status sdc_kern_unary(sdc_context *ctx, sdc_unary_op op_code, const sdc_tens
     TRY(check_same_shape(ctx, op, "x", x, "y", y));
     TRY(check_output(ctx, op, "y", y));
     TRY(check_no_overlap(ctx, op, "x", x, "y", y, true));
-    table(ctx)->unary(ctx, op_code, x, y);
+    RUN_OP(SDC_KERN_OP_UNARY, 0.0, table(ctx)->unary(ctx, op_code, x, y));
     return SDC_STATUS_OK;
 }
 
@@ -436,7 +474,7 @@ sdc_status sdc_kern_binary(sdc_context *ctx, sdc_binary_op op_code, const sdc_te
     TRY(check_output(ctx, op, "y", y));
     TRY(check_no_overlap(ctx, op, "a", a, "y", y, true));
     TRY(check_no_overlap(ctx, op, "b", b, "y", y, true));
-    table(ctx)->binary(ctx, op_code, a, b, y);
+    RUN_OP(SDC_KERN_OP_BINARY, 0.0, table(ctx)->binary(ctx, op_code, a, b, y));
     return SDC_STATUS_OK;
 }
 
@@ -453,7 +491,7 @@ sdc_status sdc_kern_geglu(sdc_context *ctx, const sdc_tensor *x, sdc_tensor *y)
     TRY(check_last_contiguous(ctx, op, "y", y));
     TRY(check_output(ctx, op, "y", y));
     TRY(check_no_overlap(ctx, op, "x", x, "y", y, false));
-    table(ctx)->geglu(ctx, x, y);
+    RUN_OP(SDC_KERN_OP_GEGLU, 0.0, table(ctx)->geglu(ctx, x, y));
     return SDC_STATUS_OK;
 }
 
@@ -467,7 +505,7 @@ sdc_status sdc_kern_softmax(sdc_context *ctx, const sdc_tensor *x, sdc_tensor *y
     TRY(check_last_contiguous(ctx, op, "y", y));
     TRY(check_output(ctx, op, "y", y));
     TRY(check_no_overlap(ctx, op, "x", x, "y", y, true));
-    table(ctx)->softmax(ctx, x, y);
+    RUN_OP(SDC_KERN_OP_SOFTMAX, 0.0, table(ctx)->softmax(ctx, x, y));
     return SDC_STATUS_OK;
 }
 
@@ -506,8 +544,9 @@ sdc_status sdc_kern_attention(sdc_context *ctx, const sdc_tensor *q, const sdc_t
     TRY(check_no_overlap(ctx, op, "k", k, "out", out, false));
     TRY(check_no_overlap(ctx, op, "v", v, "out", out, false));
     /* Scores and values: 2 Lq Lk D each (all keys, also when causal, as torch counts). */
-    sdc_flops_add(ctx, 4.0 * (double)sdc_tensor_numel(q) * (double)k->shape[2]);
-    table(ctx)->attention(ctx, q, k, v, p, out);
+    double flops = 4.0 * (double)sdc_tensor_numel(q) * (double)k->shape[2];
+    sdc_flops_add(ctx, flops);
+    RUN_OP(SDC_KERN_OP_ATTENTION, flops, table(ctx)->attention(ctx, q, k, v, p, out));
     return SDC_STATUS_OK;
 }
 
@@ -524,7 +563,7 @@ sdc_status sdc_kern_upsample_nearest2x(sdc_context *ctx, const sdc_tensor *x, sd
     TRY(check_contiguous(ctx, op, "x", x));
     TRY(check_contiguous(ctx, op, "y", y));
     TRY(check_no_overlap(ctx, op, "x", x, "y", y, false));
-    table(ctx)->upsample_nearest2x(ctx, x, y);
+    RUN_OP(SDC_KERN_OP_UPSAMPLE, 0.0, table(ctx)->upsample_nearest2x(ctx, x, y));
     return SDC_STATUS_OK;
 }
 
@@ -536,7 +575,7 @@ sdc_status sdc_kern_copy(sdc_context *ctx, const sdc_tensor *x, sdc_tensor *y)
     TRY(check_same_shape(ctx, op, "x", x, "y", y));
     TRY(check_output(ctx, op, "y", y));
     TRY(check_no_overlap(ctx, op, "x", x, "y", y, true));
-    table(ctx)->copy(ctx, x, y);
+    RUN_OP(SDC_KERN_OP_COPY, 0.0, table(ctx)->copy(ctx, x, y));
     return SDC_STATUS_OK;
 }
 
@@ -571,6 +610,7 @@ sdc_status sdc_kern_timestep_embedding(sdc_context *ctx, const float *timesteps,
         sdc_tensor t = sdc_tensor_make((void *)timesteps, SDC_DTYPE_F32, 1, &n);
         TRY(check_no_overlap(ctx, op, "timesteps", &t, "y", y, false));
     }
-    table(ctx)->timestep_embedding(ctx, timesteps, n, dim, p, y);
+    RUN_OP(SDC_KERN_OP_TIMESTEP_EMBEDDING, 0.0,
+           table(ctx)->timestep_embedding(ctx, timesteps, n, dim, p, y));
     return SDC_STATUS_OK;
 }

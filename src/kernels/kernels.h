@@ -153,6 +153,28 @@ typedef struct sdc_kernels {
                                const sdc_timestep_embedding_params *p, sdc_tensor *y);
 } sdc_kernels;
 
+/* The profile slots (sdc_profile_add) of the ops, for benchmarks. */
+typedef enum sdc_kern_op {
+    SDC_KERN_OP_LINEAR,
+    SDC_KERN_OP_CONV_1X1,
+    SDC_KERN_OP_CONV_KXK, /* any kernel larger than 1x1 */
+    SDC_KERN_OP_ATTENTION,
+    SDC_KERN_OP_GROUP_NORM,
+    SDC_KERN_OP_LAYER_NORM,
+    SDC_KERN_OP_UNARY,
+    SDC_KERN_OP_BINARY,
+    SDC_KERN_OP_GEGLU,
+    SDC_KERN_OP_SOFTMAX,
+    SDC_KERN_OP_UPSAMPLE,
+    SDC_KERN_OP_COPY,
+    SDC_KERN_OP_TIMESTEP_EMBEDDING,
+    SDC_KERN_OP_COUNT
+} sdc_kern_op;
+static_assert((int)SDC_KERN_OP_COUNT <= (int)SDC_PROFILE_SLOTS, "one profile slot per op");
+
+/* "linear", "conv1x1", ...; NULL for an unknown op. */
+const char *sdc_kern_op_name(sdc_kern_op op);
+
 /* The plain C reference table. */
 const sdc_kernels *sdc_kernels_ref(void);
 /* The fastest float32 table the features allow: x86 AVX-512 or AVX2 (kernels/x86), else the

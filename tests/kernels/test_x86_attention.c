@@ -114,6 +114,8 @@ static const attn_case cases[] = {
     {1, 1, 300, 300, 40, false, false}, {1, 1, 70, 600, 80, false, true},
     {1, 1, 33, 100, 160, true, false},  {1, 1, 40, 150, 512, false, false},
     {1, 1, 100, 30, 33, true, true},    {1, 4, 260, 257, 8, false, false},
+    /* query blocks of 1024 and a ragged last one (40-dim heads, 8 heads) */
+    {2, 4, 1030, 45, 40, false, true},
 };
 
 static void test_attention_levels(void)

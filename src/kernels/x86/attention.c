@@ -9,8 +9,11 @@
 #include "kernels/x86/vmath.h"
 #include "kernels/x86/x86.h"
 
+#include <assert.h>
 #include <math.h>
 #include <string.h>
+
+enum { MAX_Q_BLOCK = 1024 }; /* queries per item at most */
 
 typedef struct attn_job {
     const sdc_tensor *q, *k, *v;
@@ -38,9 +41,12 @@ static size_t align64(size_t n)
  * Scores are kept in log2 units (scale log2 e folded in), so each probability is one FMA and
  * one exp2: p = 2^(s c - max c). The first pass only reads, finding each lane's extreme raw
  * score (the max for scale >= 0, else the min). */
-static void softmax_update(float *s, int64_t nk, int nr, int64_t D, float scale, float *run_max,
-                           float *run_sum, float *ot, bool causal, int64_t q0, int64_t j0)
+void sdc_x86_softmax_step_avx2(float *s, int64_t nk, int nr, int64_t D, float scale, float *run_max,
+                               float *run_sum, float *ot, bool causal, int64_t q0, int64_t j0,
+                               uint16_t *bf16_out)
 {
+    assert(bf16_out == NULL); /* the AVX2 ISA is float32 only */
+    (void)bf16_out;
     const float log2e = 1.44269504088896341f;
     __m256 c = _mm256_set1_ps(scale * log2e);
     for (int l = 0; l < nr; l += 8) {
@@ -119,7 +125,7 @@ static void attn_item(const attn_job *job, int64_t item, int thread)
     void *pp = at += job->s_bytes;
     unsigned char *kp = at += job->p_bytes;
     unsigned char *vp = at += job->kp_bytes;
-    float run_max[SDC_X86_KC], run_sum[SDC_X86_KC];
+    float run_max[MAX_Q_BLOCK], run_sum[MAX_Q_BLOCK];
 
     size_t q_sliver = sdc_x86_sliver_bytes(isa, nr, D);
     size_t k_sliver = sdc_x86_sliver_bytes(isa, mr, D);
@@ -160,13 +166,11 @@ static void attn_item(const attn_job *job, int64_t item, int thread)
                 isa->ukernel(Dp, kp + j / mr * k_sliver, qt + t * q_sliver, s + j * nr, nr, rows,
                              nr, false, NULL, NULL);
             }
-            softmax_update(s, nk, nr, D, job->scale, run_max + t * nr, run_sum + t * nr, ot_t,
-                           job->causal, q0 + t * nr, j0);
-            const void *pt = s;
-            if (isa->kpair != 1) {
-                isa->pack(s, 1, nr, nr, nr, nk, nkp, pp);
-                pt = pp;
-            }
+            /* bf16: the step writes P^T packed, as isa->pack would. */
+            uint16_t *p_bf16 = isa->kpair != 1 ? pp : NULL;
+            isa->softmax_step(s, nk, nr, D, job->scale, run_max + t * nr, run_sum + t * nr, ot_t,
+                              job->causal, q0 + t * nr, j0, p_bf16);
+            const void *pt = p_bf16 ? (const void *)p_bf16 : (const void *)s;
             vs = vp;
             for (int64_t d = 0; d < D;) {
                 int w = v_rows(isa, D - d);
@@ -212,7 +216,12 @@ void sdc_x86_attention(sdc_context *ctx, const sdc_x86_isa *isa, const sdc_tenso
                     .scale = p->scale,
                     .causal = p->causal,
                     .ctx = ctx};
-    job.q_block = D <= 64 ? 256 : 128;
+    /* Many queries per item, so that each packed K and V block serves many query slivers
+     * (packing costs as much as a tenth of the products with 40-dim heads otherwise); the
+     * queries' packed copy and accumulators (8 D bytes each) stay within about 384 KiB. */
+    job.q_block = MAX_Q_BLOCK;
+    while (job.q_block > 128 && job.q_block * D > 48 * 1024)
+        job.q_block /= 2;
     job.k_block = D <= 160 ? 256 : 64;
     /* Fewer queries per item when there are few items, so every thread gets work. */
     int64_t heads = q->shape[0] * q->shape[1];
@@ -231,7 +240,7 @@ void sdc_x86_attention(sdc_context *ctx, const sdc_x86_isa *isa, const sdc_tenso
     size_t vp_bytes = align64((size_t)(Dr * (job.k_block + 1)) * isa->elem);
     size_t total =
         job.qt_bytes + job.ot_bytes + job.s_bytes + job.p_bytes + job.kp_bytes + vp_bytes;
-    if (total > SDC_THREAD_SCRATCH_BYTES || job.q_block > SDC_X86_KC) {
+    if (total > SDC_THREAD_SCRATCH_BYTES || job.q_block > MAX_Q_BLOCK) {
         /* Head dims far beyond any model's: the reference's bounded tiles. */
         sdc_ref_attention(ctx, q, k, v, p, out);
         return;

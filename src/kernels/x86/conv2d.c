@@ -6,6 +6,7 @@
  */
 #include "kernels/x86/x86.h"
 
+#include <immintrin.h>
 #include <string.h>
 
 typedef struct conv_src {
@@ -20,6 +21,26 @@ typedef struct segment {
     int64_t oy, ox;
 } segment;
 
+/* d[0, n) = s[0, n) for the short runs of one sliver (a libc call costs more than the copy);
+ * tails by plain stores, VMASKMOVPS stores being slow on AMD cores. */
+static inline void copy_run(float *d, const float *s, int64_t n)
+{
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        _mm256_storeu_ps(d + j, _mm256_loadu_ps(s + j));
+    for (; j < n; j++)
+        d[j] = s[j];
+}
+
+static inline void zero_run(float *d, int64_t n)
+{
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        _mm256_storeu_ps(d + j, _mm256_setzero_ps());
+    for (; j < n; j++)
+        d[j] = 0.0f;
+}
+
 /* Fills d[0, width) with the values of tap (c, ky, kx) for the sliver's pixels. */
 static void gather_tap(const conv_src *s, const float *xn, const segment *segs, int n_segs,
                        int width, int64_t c, int64_t ky, int64_t kx, float *d)
@@ -31,10 +52,25 @@ static void gather_tap(const conv_src *s, const float *xn, const segment *segs, 
         end = g->lane + g->len;
         int64_t iy = g->oy * s->sh - s->ph + ky;
         if (iy < 0 || iy >= s->H) {
-            memset(out, 0, (size_t)g->len * sizeof(float));
+            zero_run(out, g->len);
             continue;
         }
         const float *row = xn + (c * s->H + iy) * s->W;
+        if (s->sw == 1) {
+            /* Lane j reads ix = base + j: no division, the in-range part copied whole. */
+            int64_t base = g->ox - s->pw + kx;
+            int64_t lo = base < 0 ? -base : 0, hi = s->W - base;
+            if (hi > g->len)
+                hi = g->len;
+            if (hi < 0)
+                hi = 0;
+            if (lo > hi)
+                lo = hi;
+            zero_run(out, lo);
+            copy_run(out + lo, row + base + lo, hi - lo);
+            zero_run(out + hi, g->len - hi);
+            continue;
+        }
         /* ix = (ox + j) * sw - pw + kx must lie in [0, W). */
         int64_t first = s->pw - kx - g->ox * s->sw; /* smallest j * sw allowed */
         int64_t lo = first <= 0 ? 0 : (first + s->sw - 1) / s->sw;
@@ -47,12 +83,8 @@ static void gather_tap(const conv_src *s, const float *xn, const segment *segs, 
         for (int64_t j = 0; j < lo; j++)
             out[j] = 0.0f;
         const float *src = row + (g->ox + lo) * s->sw - s->pw + kx;
-        if (s->sw == 1) {
-            memcpy(out + lo, src, (size_t)(hi - lo) * sizeof(float));
-        } else {
-            for (int64_t j = lo; j < hi; j++)
-                out[j] = src[(j - lo) * s->sw];
-        }
+        for (int64_t j = lo; j < hi; j++)
+            out[j] = src[(j - lo) * s->sw];
         for (int64_t j = hi; j < g->len; j++)
             out[j] = 0.0f;
     }
@@ -72,9 +104,8 @@ static void pack_im2col(const void *src_, const sdc_x86_isa *isa, int width, int
 
     if (s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->ph == 0 && s->pw == 0) {
         for (int64_t k = 0; k < kc; k++) {
-            memcpy(d + k * width, xn + (k0 + k) * P + p0, (size_t)n * sizeof(float));
-            for (int j = (int)n; j < width; j++)
-                d[k * width + j] = 0.0f;
+            copy_run(d + k * width, xn + (k0 + k) * P + p0, n);
+            zero_run(d + k * width + n, width - n);
         }
     } else {
         segment segs[SDC_X86_MAX_NR];

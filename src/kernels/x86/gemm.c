@@ -52,15 +52,23 @@ static int64_t sliver_end(int64_t i, int64_t i1, int width, int64_t group_n)
     return end;
 }
 
-/* Packs [i0, i1) into slivers of `width` at dst. */
+/* A sliver of A with this many rows is packed 8 wide for ukernel8 (see compute). */
+static bool narrow_sliver(const sdc_x86_isa *isa, int64_t rows)
+{
+    return rows <= 8 && isa->ukernel8 != NULL;
+}
+
+/* Packs [i0, i1) into slivers of `width` at dst; with `narrow` (A's rows) a last sliver of at
+ * most 8 rows is packed 8 wide. */
 static void pack_block(sdc_x86_gemm_pack_fn pack, const void *src, const sdc_x86_isa *isa,
-                       int width, int64_t group_n, int64_t i0, int64_t i1, int64_t k0, int64_t kc,
-                       unsigned char *dst, float *tmp)
+                       int width, bool narrow, int64_t group_n, int64_t i0, int64_t i1, int64_t k0,
+                       int64_t kc, unsigned char *dst, float *tmp)
 {
     size_t sliver = sdc_x86_sliver_bytes(isa, width, kc);
     for (int64_t i = i0; i < i1; dst += sliver) {
         int64_t e = sliver_end(i, i1, width, group_n);
-        pack(src, isa, width, i, e - i, k0, kc, dst, tmp);
+        int w = narrow && narrow_sliver(isa, e - i) ? 8 : width;
+        pack(src, isa, w, i, e - i, k0, kc, dst, tmp);
         i = e;
     }
 }
@@ -77,6 +85,9 @@ static void compute(const gemm_plan *plan, const unsigned char *a_block, int64_t
     bool load_c = !first || g->accumulate;
     for (int64_t m = m0; m < m1; m += isa->mr, a_block += a_sliver) {
         int mr = (int)min64(isa->mr, m1 - m);
+        /* A last sliver of at most 8 rows: packed 8 wide, the narrower kernel skips the
+         * padding rows. */
+        sdc_x86_ukernel_fn ukernel = narrow_sliver(isa, mr) ? isa->ukernel8 : isa->ukernel;
         const float *bias_m = first && g->bias_m ? g->bias_m + m : NULL;
         const unsigned char *b = b_block;
         for (int64_t n = n0; n < n1; b += b_sliver) {
@@ -84,7 +95,7 @@ static void compute(const gemm_plan *plan, const unsigned char *a_block, int64_t
             int64_t group = g->n_group > 0 ? n / g->n_group : 0;
             float *c = g->c + group * g->group_c_offset + m * g->ldc + (n - group * g->n_group);
             const float *bias_n = first && g->bias_n ? g->bias_n + n : NULL;
-            isa->ukernel(kcp, a_block, b, c, g->ldc, mr, (int)(e - n), load_c, bias_m, bias_n);
+            ukernel(kcp, a_block, b, c, g->ldc, mr, (int)(e - n), load_c, bias_m, bias_n);
             n = e;
         }
     }
@@ -109,21 +120,22 @@ static void gemm_item(const gemm_plan *plan, int64_t item, int thread)
         int64_t kc = min64(kb, g->K - k0);
         bool first = k0 == 0;
         if (g->order == SDC_X86_GEMM_ORDER_REUSE_B && g->n_group == 0) {
-            pack_block(g->pack_b, g->b_src, isa, isa->nr, g->n_group, n0, n1, k0, kc, b_buf, tmp);
+            pack_block(g->pack_b, g->b_src, isa, isa->nr, false, g->n_group, n0, n1, k0, kc, b_buf,
+                       tmp);
             for (int64_t mb = m0; mb < m1; mb += block) {
                 int64_t me = min64(m1, mb + block);
-                pack_block(g->pack_a, g->a_src, isa, isa->mr, 0, mb, me, k0, kc, a_buf, tmp);
+                pack_block(g->pack_a, g->a_src, isa, isa->mr, true, 0, mb, me, k0, kc, a_buf, tmp);
                 compute(plan, a_buf, mb, me, b_buf, n0, n1, kc, first);
             }
         } else {
-            pack_block(g->pack_a, g->a_src, isa, isa->mr, 0, m0, m1, k0, kc, a_buf, tmp);
+            pack_block(g->pack_a, g->a_src, isa, isa->mr, true, 0, m0, m1, k0, kc, a_buf, tmp);
             /* B blocks end on sliver boundaries: at most BLOCK columns of whole slivers. */
             for (int64_t nb = n0; nb < n1;) {
                 int64_t ne = nb;
                 for (int64_t used = 0; ne < n1 && used + isa->nr <= block; used += isa->nr)
                     ne = sliver_end(ne, n1, isa->nr, g->n_group);
-                pack_block(g->pack_b, g->b_src, isa, isa->nr, g->n_group, nb, ne, k0, kc, b_buf,
-                           tmp);
+                pack_block(g->pack_b, g->b_src, isa, isa->nr, false, g->n_group, nb, ne, k0, kc,
+                           b_buf, tmp);
                 compute(plan, a_buf, m0, m1, b_buf, nb, ne, kc, first);
                 nb = ne;
             }
@@ -228,6 +240,12 @@ void sdc_x86_pack_weight(const void *src, const sdc_x86_isa *isa, int width, int
                          int64_t k0, int64_t kc, void *dst, float *tmp)
 {
     const sdc_weight *w = src;
+    if (w->format == SDC_WEIGHT_FORMAT_DENSE && w->dtype == SDC_DTYPE_F16 && isa->pack_f16_rows) {
+        int64_t row_len = sdc_weight_row_len(w);
+        isa->pack_f16_rows((const uint16_t *)w->data + i0 * row_len + k0, row_len, (int)n, width,
+                           kc, sdc_x86_kc_padded(isa, kc), dst);
+        return;
+    }
     sdc_x86_decode_rows(w, i0, n, k0, kc, tmp, kc);
     isa->pack(tmp, kc, 1, (int)n, width, kc, sdc_x86_kc_padded(isa, kc), dst);
 }

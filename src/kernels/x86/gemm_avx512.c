@@ -55,14 +55,14 @@ static SDC_ALWAYS_INLINE void kernel(const int rows, int64_t kc, const void *a_,
     }
 }
 
-static void ukernel_12x32(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, int mr, int nr,
-               bool load_c, const float *bias_m, const float *bias_n)
+static void ukernel_12x32(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, int mr,
+                          int nr, bool load_c, const float *bias_m, const float *bias_n)
 {
     kernel(MR, kc, a, b, c, ldc, mr, nr, load_c, bias_m, bias_n);
 }
 
-static void ukernel_8x32(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, int mr, int nr,
-               bool load_c, const float *bias_m, const float *bias_n)
+static void ukernel_8x32(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, int mr,
+                         int nr, bool load_c, const float *bias_m, const float *bias_n)
 {
     kernel(8, kc, a, b, c, ldc, mr, nr, load_c, bias_m, bias_n);
 }
@@ -76,6 +76,8 @@ static const sdc_x86_isa isa_avx512 = {
     .ukernel = ukernel_12x32,
     .ukernel8 = ukernel_8x32,
     .pack = sdc_x86_pack_f32,
+    .pack_f16_rows = sdc_x86_pack_f16_rows_f32,
+    .softmax_step = sdc_x86_softmax_step_avx512,
 };
 
 const sdc_x86_isa *sdc_x86_isa_avx512(void)

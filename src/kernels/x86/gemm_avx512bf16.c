@@ -59,14 +59,15 @@ static SDC_ALWAYS_INLINE void kernel(const int rows, int64_t kc, const void *a_,
     }
 }
 
-static void ukernel_bf16_12x32(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, int mr, int nr,
-               bool load_c, const float *bias_m, const float *bias_n)
+static void ukernel_bf16_12x32(int64_t kc, const void *a, const void *b, float *c, int64_t ldc,
+                               int mr, int nr, bool load_c, const float *bias_m,
+                               const float *bias_n)
 {
     kernel(MR, kc, a, b, c, ldc, mr, nr, load_c, bias_m, bias_n);
 }
 
-static void ukernel_bf16_8x32(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, int mr, int nr,
-               bool load_c, const float *bias_m, const float *bias_n)
+static void ukernel_bf16_8x32(int64_t kc, const void *a, const void *b, float *c, int64_t ldc,
+                              int mr, int nr, bool load_c, const float *bias_m, const float *bias_n)
 {
     kernel(8, kc, a, b, c, ldc, mr, nr, load_c, bias_m, bias_n);
 }
@@ -94,30 +95,62 @@ static void row_to_bf16(const float *src, uint16_t *dst, int64_t n)
         dst[i] = to_bf16(src[i]);
 }
 
+/* n float16 values to bf16 (through float32, which holds them exactly). */
+static void f16_row_to_bf16(const uint16_t *src, uint16_t *dst, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 f = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + i)));
+        _mm256_storeu_si256((__m256i *)(dst + i), (__m256i)_mm512_cvtneps_pbh(f));
+    }
+    for (; i < n; i++)
+        dst[i] = to_bf16(_cvtsh_ss(src[i]));
+}
+
+/* Rows (float32 or float16, `rs` apart) to the bf16 pair layout: SDC_X86_KC values at a time,
+ * each row to bf16, then the float32 transpose moves the 32-bit pairs into place. */
+static SDC_ALWAYS_INLINE void pack_rows(const void *src, bool f16, int64_t rs, int count, int width,
+                                        int64_t kc, int64_t kc_padded, uint16_t *dst)
+{
+    _Alignas(64) uint16_t rows[SDC_X86_MAX_NR][SDC_X86_KC];
+    for (int64_t k0 = 0; k0 < kc_padded; k0 += SDC_X86_KC) {
+        int64_t n = kc - k0 < SDC_X86_KC ? kc - k0 : SDC_X86_KC;
+        int64_t np = kc_padded - k0 < SDC_X86_KC ? kc_padded - k0 : SDC_X86_KC;
+        for (int r = 0; r < width; r++) {
+            /* The next sliver's row, for the same reason as in gemm_avx2.c's transpose. */
+            size_t esize = f16 ? sizeof(uint16_t) : sizeof(float);
+            const char *next = (const char *)src + ((width + r) * rs + k0) * (int64_t)esize;
+            for (int64_t b = 0; b < n * (int64_t)esize; b += 64)
+                _mm_prefetch(next + b, _MM_HINT_T0);
+            if (r < count && n > 0) {
+                if (f16)
+                    f16_row_to_bf16((const uint16_t *)src + r * rs + k0, rows[r], n);
+                else
+                    row_to_bf16((const float *)src + r * rs + k0, rows[r], n);
+                if (np > n)
+                    rows[r][n] = 0;
+            } else {
+                memset(rows[r], 0, (size_t)np * sizeof(uint16_t));
+            }
+        }
+        sdc_x86_pack_f32((const float *)(const void *)rows, SDC_X86_KC / 2, 1, width, width, np / 2,
+                         np / 2, dst + k0 * width);
+    }
+}
+
+static void pack_f16_rows_bf16(const uint16_t *src, int64_t rs, int count, int width, int64_t kc,
+                               int64_t kc_padded, void *dst)
+{
+    pack_rows(src, true, rs, count, width, kc, kc_padded, dst);
+}
+
 /* dst[k / 2][r][k % 2] = bf16(src[r * rs + k * ks]) over `width` lanes, zero-padded. */
 static void pack_bf16(const float *src, int64_t rs, int64_t ks, int count, int width, int64_t kc,
                       int64_t kc_padded, void *dst_)
 {
     uint16_t *dst = dst_;
     if (ks == 1 && width <= SDC_X86_MAX_NR) {
-        /* Rows: SDC_X86_KC values at a time, each row to bf16 pairs, then the float32 transpose
-         * moves the 32-bit pairs into place. */
-        _Alignas(64) uint16_t rows[SDC_X86_MAX_NR][SDC_X86_KC];
-        for (int64_t k0 = 0; k0 < kc_padded; k0 += SDC_X86_KC) {
-            int64_t n = kc - k0 < SDC_X86_KC ? kc - k0 : SDC_X86_KC;
-            int64_t np = kc_padded - k0 < SDC_X86_KC ? kc_padded - k0 : SDC_X86_KC;
-            for (int r = 0; r < width; r++) {
-                if (r < count && n > 0) {
-                    row_to_bf16(src + r * rs + k0, rows[r], n);
-                    if (np > n)
-                        rows[r][n] = 0;
-                } else {
-                    memset(rows[r], 0, (size_t)np * sizeof(uint16_t));
-                }
-            }
-            sdc_x86_pack_f32((const float *)(const void *)rows, SDC_X86_KC / 2, 1, width, width,
-                             np / 2, np / 2, dst + k0 * width);
-        }
+        pack_rows(src, false, rs, count, width, kc, kc_padded, dst);
         return;
     }
     if (rs == 1) {
@@ -159,6 +192,8 @@ static const sdc_x86_isa isa_avx512_bf16 = {
     .ukernel = ukernel_bf16_12x32,
     .ukernel8 = ukernel_bf16_8x32,
     .pack = pack_bf16,
+    .pack_f16_rows = pack_f16_rows_bf16,
+    .softmax_step = sdc_x86_softmax_step_avx512,
 };
 
 const sdc_x86_isa *sdc_x86_isa_avx512_bf16(void)

@@ -38,6 +38,21 @@ typedef void (*sdc_x86_ukernel_fn)(int64_t kc, const void *a, const void *b, flo
 typedef void (*sdc_x86_pack_fn)(const float *src, int64_t r_stride, int64_t k_stride, int count,
                                 int width, int64_t kc, int64_t kc_padded, void *dst);
 
+/* Packs `count` rows of float16 values (row r, value k at src[r * r_stride + k]) as
+ * sdc_x86_pack_fn packs float32 rows. */
+typedef void (*sdc_x86_pack_f16_fn)(const uint16_t *src, int64_t r_stride, int count, int width,
+                                    int64_t kc, int64_t kc_padded, void *dst);
+
+/* Attention's online-softmax step over one score tile (see attention.c): s[nk][nr] holds raw
+ * q.k scores of nr query lanes (nr a multiple of 16), turned into unnormalised probabilities in
+ * place, or, when bf16_out is not NULL (AVX-512 only), written there as the bf16 B sliver
+ * [nk/2 rounded up][nr][2] (rounded to nearest even, an odd last key paired with 0) and s left
+ * as it was; run_max / run_sum (per lane) are updated and the accumulators ot[D][nr] rescaled.
+ * Causal: key j0 + j is masked for query q0 + lane when j0 + j > q0 + lane. */
+typedef void (*sdc_x86_softmax_step_fn)(float *s, int64_t nk, int nr, int64_t D, float scale,
+                                        float *run_max, float *run_sum, float *ot, bool causal,
+                                        int64_t q0, int64_t j0, uint16_t *bf16_out);
+
 typedef struct sdc_x86_isa {
     const char *name;
     int mr, nr;
@@ -46,11 +61,25 @@ typedef struct sdc_x86_isa {
     sdc_x86_ukernel_fn ukernel;
     sdc_x86_ukernel_fn ukernel8; /* the same for A slivers of 8 rows; NULL when MR <= 8 */
     sdc_x86_pack_fn pack;
+    /* The same for rows of float16 values (ks == 1): weights stored as F16 are converted
+     * while packing, with no float32 copy in between. */
+    sdc_x86_pack_f16_fn pack_f16_rows;
+    sdc_x86_softmax_step_fn softmax_step; /* 8 lanes per vector (AVX2) or 16 (AVX-512) */
 } sdc_x86_isa;
 
-/* The float32 sdc_x86_pack_fn (AVX2; the AVX-512 ISA uses it too). */
+/* The softmax steps: attention.c (AVX2) and attention_avx512.c. */
+void sdc_x86_softmax_step_avx2(float *s, int64_t nk, int nr, int64_t D, float scale, float *run_max,
+                               float *run_sum, float *ot, bool causal, int64_t q0, int64_t j0,
+                               uint16_t *bf16_out);
+void sdc_x86_softmax_step_avx512(float *s, int64_t nk, int nr, int64_t D, float scale,
+                                 float *run_max, float *run_sum, float *ot, bool causal, int64_t q0,
+                                 int64_t j0, uint16_t *bf16_out);
+
+/* The float32 sdc_x86_pack_fn and sdc_x86_pack_f16_fn (AVX2; the AVX-512 ISA uses them too). */
 void sdc_x86_pack_f32(const float *src, int64_t rs, int64_t ks, int count, int width, int64_t kc,
                       int64_t kc_padded, void *dst);
+void sdc_x86_pack_f16_rows_f32(const uint16_t *src, int64_t rs, int count, int width, int64_t kc,
+                               int64_t kc_padded, void *dst);
 
 const sdc_x86_isa *sdc_x86_isa_avx2(void);
 const sdc_x86_isa *sdc_x86_isa_avx512(void);
