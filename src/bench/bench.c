@@ -12,13 +12,6 @@
 #include <string.h>
 
 /* Runs expr; on failure jumps to `label` with st set. */
-#define TRY(label, expr)                                                                           \
-    do {                                                                                           \
-        st = (expr);                                                                               \
-        if (st != SDC_STATUS_OK)                                                                   \
-            goto label;                                                                            \
-    } while (0)
-
 enum { MAX_RUNS = 1000 };
 
 static const char *const component_names[] = {

@@ -78,13 +78,6 @@ static double psnr_of(const sdc_tensor *ref, const sdc_tensor *x)
     return sdc_psnr(ref->data, x->data, (size_t)sdc_tensor_numel(ref));
 }
 
-#define TRY(expr)                                                                                  \
-    do {                                                                                           \
-        st = (expr);                                                                               \
-        if (st != SDC_STATUS_OK)                                                                   \
-            goto done;                                                                             \
-    } while (0)
-
 /* ---------------------------------------------------------------------------------------- */
 /* Per component                                                                              */
 
@@ -100,8 +93,8 @@ static sdc_status make_denoiser_inputs(check_mem *m, const sdc_unet_config *c, c
     int64_t side = (int64_t)2 << (c->n_levels - 1);
     int64_t s[4] = {1, c->in_channels, side, side};
     int64_t e[3] = {1, 77, c->cross_attention_dim};
-    TRY(tensor(m, 4, s, &in->sample));
-    TRY(tensor(m, 3, e, &in->ehs));
+    TRY(done, tensor(m, 4, s, &in->sample));
+    TRY(done, tensor(m, 3, e, &in->ehs));
     fill_normal(&m->seed, in->sample.data, sdc_tensor_numel(&in->sample));
     fill_normal(&m->seed, in->ehs.data, sdc_tensor_numel(&in->ehs));
     in->timestep = 500.0f;
@@ -111,8 +104,8 @@ static sdc_status make_denoiser_inputs(check_mem *m, const sdc_unet_config *c, c
         int64_t pooled =
             c->projection_class_embeddings_input_dim - n_ids * c->addition_time_embed_dim;
         int64_t ts[2] = {1, pooled}, is[2] = {1, n_ids};
-        TRY(tensor(m, 2, ts, &in->text_embeds));
-        TRY(tensor(m, 2, is, &in->time_ids));
+        TRY(done, tensor(m, 2, ts, &in->text_embeds));
+        TRY(done, tensor(m, 2, is, &in->time_ids));
         fill_normal(&m->seed, in->text_embeds.data, pooled);
         float px = (float)(8 * side), *ids = in->time_ids.data;
         float base[6] = {px, px, 0, 0, px, px}, refiner[5] = {px, px, 0, 0, 6.0f};
@@ -120,7 +113,7 @@ static sdc_status make_denoiser_inputs(check_mem *m, const sdc_unet_config *c, c
     }
     if (control) {
         int64_t cs[4] = {1, 3, 8 * side, 8 * side};
-        TRY(tensor(m, 4, cs, &in->cond));
+        TRY(done, tensor(m, 4, cs, &in->cond));
         fill_uniform(&m->seed, in->cond.data, sdc_tensor_numel(&in->cond), 0.0, 1.0);
     }
 done:
@@ -146,18 +139,18 @@ static sdc_status check_unet(check_mem *m, const sdc_import *imp, const sdc_impo
         sdc_store_destroy(dst);
         return st;
     }
-    TRY(sdc_unet_load(m->ctx, dst, &config, &b));
-    TRY(make_denoiser_inputs(m, &config, imp->family, false, &in));
+    TRY(done, sdc_unet_load(m->ctx, dst, &config, &b));
+    TRY(done, make_denoiser_inputs(m, &config, imp->family, false, &in));
     int64_t os[4] = {1, config.out_channels, in.sample.shape[2], in.sample.shape[3]};
-    TRY(tensor(m, 4, os, &out_a));
-    TRY(tensor(m, 4, os, &out_b));
+    TRY(done, tensor(m, 4, os, &out_a));
+    TRY(done, tensor(m, 4, os, &out_b));
     sdc_unet_inputs ui = {.sample = &in.sample,
                           .timesteps = &in.timestep,
                           .encoder_hidden_states = &in.ehs,
                           .text_embeds = config.text_time ? &in.text_embeds : NULL,
                           .time_ids = config.text_time ? &in.time_ids : NULL};
-    TRY(sdc_unet_forward(m->ctx, a, &m->work_a, &ui, &out_a));
-    TRY(sdc_unet_forward(m->ctx, b, &m->work_b, &ui, &out_b));
+    TRY(done, sdc_unet_forward(m->ctx, a, &m->work_a, &ui, &out_a));
+    TRY(done, sdc_unet_forward(m->ctx, b, &m->work_b, &ui, &out_b));
     *psnr = psnr_of(&out_a, &out_b);
 done:
     sdc_unet_destroy(a);
@@ -184,8 +177,8 @@ static sdc_status check_controlnet(check_mem *m, const sdc_import *imp,
         sdc_store_destroy(dst);
         return st;
     }
-    TRY(sdc_controlnet_load(m->ctx, dst, &config, &b));
-    TRY(make_denoiser_inputs(m, &config.unet, imp->family, true, &in));
+    TRY(done, sdc_controlnet_load(m->ctx, dst, &config, &b));
+    TRY(done, make_denoiser_inputs(m, &config.unet, imp->family, true, &in));
     sdc_controlnet_inputs ci = {.sample = &in.sample,
                                 .timesteps = &in.timestep,
                                 .encoder_hidden_states = &in.ehs,
@@ -194,15 +187,15 @@ static sdc_status check_controlnet(check_mem *m, const sdc_import *imp,
                                 .controlnet_cond = &in.cond,
                                 .conditioning_scale = 1.0f};
     sdc_control_residuals ra, rb;
-    TRY(sdc_controlnet_forward(m->ctx, a, &m->work_a, &ci, &ra));
-    TRY(sdc_controlnet_forward(m->ctx, b, &m->work_b, &ci, &rb));
+    TRY(done, sdc_controlnet_forward(m->ctx, a, &m->work_a, &ci, &ra));
+    TRY(done, sdc_controlnet_forward(m->ctx, b, &m->work_b, &ci, &rb));
     /* Every residual together, as one output. */
     int64_t total = sdc_tensor_numel(&ra.mid);
     for (int i = 0; i < ra.n_down; i++)
         total += sdc_tensor_numel(&ra.down[i]);
     sdc_tensor all_a = {0}, all_b = {0};
-    TRY(tensor(m, 1, &total, &all_a));
-    TRY(tensor(m, 1, &total, &all_b));
+    TRY(done, tensor(m, 1, &total, &all_a));
+    TRY(done, tensor(m, 1, &total, &all_b));
     int64_t at = 0;
     for (int i = 0; i <= ra.n_down; i++) {
         const sdc_tensor *x = i < ra.n_down ? &ra.down[i] : &ra.mid;
@@ -236,24 +229,24 @@ static sdc_status check_vae(check_mem *m, const sdc_import_component *c, sdc_sto
         sdc_store_destroy(dst);
         return st;
     }
-    TRY(sdc_vae_load(m->ctx, dst, &config, &b));
+    TRY(done, sdc_vae_load(m->ctx, dst, &config, &b));
     int64_t ls[4] = {1, config.latent_channels, 8, 8}, is[4] = {1, config.in_channels, 64, 64};
     int64_t os[4] = {1, config.out_channels, 64, 64};
     sdc_tensor latent = {0}, image_a = {0}, image_b = {0}, image = {0}, mean_a = {0}, mean_b = {0},
                logvar = {0};
-    TRY(tensor(m, 4, ls, &latent));
-    TRY(tensor(m, 4, os, &image_a));
-    TRY(tensor(m, 4, os, &image_b));
-    TRY(tensor(m, 4, is, &image));
-    TRY(tensor(m, 4, ls, &mean_a));
-    TRY(tensor(m, 4, ls, &mean_b));
-    TRY(tensor(m, 4, ls, &logvar));
+    TRY(done, tensor(m, 4, ls, &latent));
+    TRY(done, tensor(m, 4, os, &image_a));
+    TRY(done, tensor(m, 4, os, &image_b));
+    TRY(done, tensor(m, 4, is, &image));
+    TRY(done, tensor(m, 4, ls, &mean_a));
+    TRY(done, tensor(m, 4, ls, &mean_b));
+    TRY(done, tensor(m, 4, ls, &logvar));
     fill_normal(&m->seed, latent.data, sdc_tensor_numel(&latent));
     fill_uniform(&m->seed, image.data, sdc_tensor_numel(&image), -1.0, 1.0);
-    TRY(sdc_vae_decode(m->ctx, a, &m->work_a, &latent, &image_a));
-    TRY(sdc_vae_decode(m->ctx, b, &m->work_b, &latent, &image_b));
-    TRY(sdc_vae_encode(m->ctx, a, &m->work_a, &image, &mean_a, &logvar));
-    TRY(sdc_vae_encode(m->ctx, b, &m->work_b, &image, &mean_b, &logvar));
+    TRY(done, sdc_vae_decode(m->ctx, a, &m->work_a, &latent, &image_a));
+    TRY(done, sdc_vae_decode(m->ctx, b, &m->work_b, &latent, &image_b));
+    TRY(done, sdc_vae_encode(m->ctx, a, &m->work_a, &image, &mean_a, &logvar));
+    TRY(done, sdc_vae_encode(m->ctx, b, &m->work_b, &image, &mean_b, &logvar));
     double pd = psnr_of(&image_a, &image_b), pe = psnr_of(&mean_a, &mean_b);
     *psnr = pd < pe ? pd : pe;
 done:
@@ -282,7 +275,7 @@ static sdc_status check_clip(check_mem *m, const sdc_import_component *c, sdc_st
         sdc_store_destroy(dst);
         return st;
     }
-    TRY(sdc_clip_text_load(m->ctx, dst, &config, &b));
+    TRY(done, sdc_clip_text_load(m->ctx, dst, &config, &b));
     int64_t L = config.max_positions < 77 ? config.max_positions : 77;
     int32_t ids[77];
     for (int64_t i = 0; i < L; i++)
@@ -291,16 +284,17 @@ static sdc_status check_clip(check_mem *m, const sdc_import_component *c, sdc_st
     int64_t es[2] = {1, config.projection_dim};
     sdc_tensor h[2] = {{0}}, p[2] = {{0}}, e[2] = {{0}};
     for (int k = 0; k < 2; k++) {
-        TRY(tensor(m, 3, hs, &h[k]));
-        TRY(tensor(m, 2, ps, &p[k]));
+        TRY(done, tensor(m, 3, hs, &h[k]));
+        TRY(done, tensor(m, 2, ps, &p[k]));
         if (config.projection_dim)
-            TRY(tensor(m, 2, es, &e[k]));
+            TRY(done, tensor(m, 2, es, &e[k]));
     }
     for (int k = 0; k < 2; k++) {
         sdc_clip_text_outputs out = {.last_hidden_state = &h[k],
                                      .pooled = &p[k],
                                      .text_embeds = config.projection_dim ? &e[k] : NULL};
-        TRY(sdc_clip_text_encode(m->ctx, k ? b : a, k ? &m->work_b : &m->work_a, ids, 1, L, &out));
+        TRY(done,
+            sdc_clip_text_encode(m->ctx, k ? b : a, k ? &m->work_b : &m->work_a, ids, 1, L, &out));
     }
     double worst = psnr_of(&h[0], &h[1]), pp = psnr_of(&p[0], &p[1]);
     worst = pp < worst ? pp : worst;

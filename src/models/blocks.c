@@ -13,21 +13,7 @@
 #include <string.h>
 
 /* Runs expr; on failure jumps to `label` with st set. */
-#define TRY(label, expr)                                                                           \
-    do {                                                                                           \
-        st = (expr);                                                                               \
-        if (st != SDC_STATUS_OK)                                                                   \
-            goto label;                                                                            \
-    } while (0)
-
 /* Runs expr; on failure returns its status (for functions with nothing to undo). */
-#define TRY_RETURN(expr)                                                                           \
-    do {                                                                                           \
-        sdc_status st_ = (expr);                                                                   \
-        if (st_ != SDC_STATUS_OK)                                                                  \
-            return st_;                                                                            \
-    } while (0)
-
 /* GroupNorm eps of Transformer2DModel's input norm (fixed in diffusers). */
 #define TRANSFORMER_NORM_EPS 1e-6f
 /* LayerNorm eps of BasicTransformerBlock (norm_eps default). */

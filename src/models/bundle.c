@@ -11,13 +11,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define TRY_RETURN(expr)                                                                           \
-    do {                                                                                           \
-        sdc_status st_ = (expr);                                                                   \
-        if (st_ != SDC_STATUS_OK)                                                                  \
-            return st_;                                                                            \
-    } while (0)
-
 static char *join(sdc_context *ctx, const char *a, const char *b)
 {
     size_t n = strlen(a) + strlen(b) + 2;

@@ -11,13 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TRY_RETURN(expr)                                                                           \
-    do {                                                                                           \
-        sdc_status st_ = (expr);                                                                   \
-        if (st_ != SDC_STATUS_OK)                                                                  \
-            return st_;                                                                            \
-    } while (0)
-
 /* transformers' OPENAI_CLIP_MEAN and OPENAI_CLIP_STD. */
 static const float openai_clip_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
 static const float openai_clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};

@@ -10,20 +10,6 @@
 #include <math.h>
 #include <string.h>
 
-#define TRY(label, expr)                                                                           \
-    do {                                                                                           \
-        st = (expr);                                                                               \
-        if (st != SDC_STATUS_OK)                                                                   \
-            goto label;                                                                            \
-    } while (0)
-
-#define TRY_RETURN(expr)                                                                           \
-    do {                                                                                           \
-        sdc_status st_ = (expr);                                                                   \
-        if (st_ != SDC_STATUS_OK)                                                                  \
-            return st_;                                                                            \
-    } while (0)
-
 bool sdc_clip_activation_from_name(const char *name, sdc_unary_op *op)
 {
     static const struct {

@@ -14,13 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TRY(label, expr)                                                                           \
-    do {                                                                                           \
-        st = (expr);                                                                               \
-        if (st != SDC_STATUS_OK)                                                                   \
-            goto label;                                                                            \
-    } while (0)
-
 typedef struct layout_info {
     const char *prefix;
     const char *what;        /* for messages */
@@ -75,13 +68,6 @@ static const struct {
 /* attn.in_proj_<part> [3W, ...] = rows of q_proj, k_proj, v_proj, in that order. */
 static const char *const fused_parts[] = {"weight", "bias"};
 static const char *const fused_projections[] = {"q_proj", "k_proj", "v_proj"};
-
-#define TRY_RETURN(expr)                                                                           \
-    do {                                                                                           \
-        sdc_status st_ = (expr);                                                                   \
-        if (st_ != SDC_STATUS_OK)                                                                  \
-            return st_;                                                                            \
-    } while (0)
 
 #define RESBLOCKS     "transformer.resblocks."
 #define MAX_RESBLOCKS 100000

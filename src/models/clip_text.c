@@ -11,20 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TRY(label, expr)                                                                           \
-    do {                                                                                           \
-        st = (expr);                                                                               \
-        if (st != SDC_STATUS_OK)                                                                   \
-            goto label;                                                                            \
-    } while (0)
-
-#define TRY_RETURN(expr)                                                                           \
-    do {                                                                                           \
-        sdc_status st_ = (expr);                                                                   \
-        if (st_ != SDC_STATUS_OK)                                                                  \
-            return st_;                                                                            \
-    } while (0)
-
 /* Every released CLIP and OpenCLIP text tower has 64-wide heads; single files carry no
  * head count. */
 #define SINGLE_FILE_HEAD_DIM 64
@@ -273,25 +259,17 @@ sdc_status sdc_clip_text_open_diffusers(sdc_context *ctx, const char *component_
     sdc_clip_text_config config;
     sdc_store *store = NULL;
     *out = NULL;
-    size_t len = strlen(component_dir) + sizeof "/config.json";
-    char *path = sdc_malloc(ctx, len);
-    if (!path)
-        return sdc_fail_oom(ctx, component_dir, len);
-    snprintf(path, len, "%s/config.json", component_dir);
-    TRY(free_path, sdc_model_config_open(ctx, path, &json));
+    TRY_RETURN(sdc_model_config_open_dir(ctx, component_dir, &json));
     st = sdc_clip_text_config_from_json(&json, &config);
     sdc_model_config_close(&json);
     if (st != SDC_STATUS_OK)
-        goto free_path;
-    TRY(free_path, sdc_store_open_diffusers(ctx, component_dir, &store));
+        return st;
+    TRY_RETURN(sdc_store_open_diffusers(ctx, component_dir, &store));
     /* CLIPTextModelWithProjection is told apart by its weights: projection_dim is in every
      * CLIPTextConfig, text_projection.weight only in the projecting model's files. */
     if (!sdc_store_has(store, "text_projection.weight"))
         config.projection_dim = 0;
-    st = sdc_clip_text_load(ctx, store, &config, out);
-free_path:
-    sdc_free(ctx, path);
-    return st;
+    return sdc_clip_text_load(ctx, store, &config, out);
 }
 
 sdc_status sdc_clip_text_open_single_file(sdc_context *ctx, sdc_weights_file *file,

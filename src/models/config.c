@@ -36,6 +36,20 @@ fail:
     return st;
 }
 
+sdc_status sdc_model_config_open_dir(sdc_context *ctx, const char *dir, sdc_model_config *out)
+{
+    size_t len = strlen(dir) + sizeof "/config.json";
+    char *path = sdc_malloc(ctx, len);
+    if (!path) {
+        memset(out, 0, sizeof *out);
+        return sdc_fail_oom(ctx, dir, len);
+    }
+    snprintf(path, len, "%s/config.json", dir);
+    sdc_status st = sdc_model_config_open(ctx, path, out);
+    sdc_free(ctx, path);
+    return st;
+}
+
 sdc_status sdc_model_config_parse(sdc_context *ctx, const char *text, size_t len, const char *what,
                                   sdc_model_config *out)
 {

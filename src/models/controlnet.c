@@ -11,20 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TRY(label, expr)                                                                           \
-    do {                                                                                           \
-        st = (expr);                                                                               \
-        if (st != SDC_STATUS_OK)                                                                   \
-            goto label;                                                                            \
-    } while (0)
-
-#define TRY_RETURN(expr)                                                                           \
-    do {                                                                                           \
-        sdc_status st_ = (expr);                                                                   \
-        if (st_ != SDC_STATUS_OK)                                                                  \
-            return st_;                                                                            \
-    } while (0)
-
 /* ControlNetConditioningEmbedding: conv_in, SiLU; per step a conv and a stride-2 conv, each
  * followed by SiLU; conv_out to the UNet's first width. */
 typedef struct cond_embedding {
@@ -151,19 +137,12 @@ sdc_status sdc_controlnet_open_diffusers(sdc_context *ctx, const char *dir, sdc_
     sdc_controlnet_config config;
     sdc_store *store = NULL;
     *out = NULL;
-    size_t len = strlen(dir) + sizeof "/config.json";
-    char *path = sdc_malloc(ctx, len);
-    if (!path)
-        return sdc_fail_oom(ctx, dir, len);
-    snprintf(path, len, "%s/config.json", dir);
-    TRY(free_path, sdc_model_config_open(ctx, path, &json));
+    TRY_RETURN(sdc_model_config_open_dir(ctx, dir, &json));
     TRY(close_json, sdc_controlnet_config_from_json(&json, &config));
     TRY(close_json, sdc_store_open_diffusers(ctx, dir, &store));
     st = sdc_controlnet_load(ctx, store, &config, out);
 close_json:
     sdc_model_config_close(&json);
-free_path:
-    sdc_free(ctx, path);
     return st;
 }
 

@@ -19,6 +19,22 @@
 #include "kernels/kernels.h"
 #include "image/image.h"
 
+/* Error paths of the models layer: TRY stores the status in the caller's `st` and jumps to
+ * its cleanup label; TRY_RETURN returns the status. */
+#define TRY(label, expr)                                                                           \
+    do {                                                                                           \
+        st = (expr);                                                                               \
+        if (st != SDC_STATUS_OK)                                                                   \
+            goto label;                                                                            \
+    } while (0)
+
+#define TRY_RETURN(expr)                                                                           \
+    do {                                                                                           \
+        sdc_status st_ = (expr);                                                                   \
+        if (st_ != SDC_STATUS_OK)                                                                  \
+            return st_;                                                                            \
+    } while (0)
+
 /* ---------------------------------------------------------------------------------------- */
 /* Weight files shared between stores                                                         */
 
@@ -140,6 +156,8 @@ typedef struct sdc_model_config {
 } sdc_model_config;
 
 sdc_status sdc_model_config_open(sdc_context *ctx, const char *path, sdc_model_config *out);
+/* <dir>/config.json, the config of a diffusers component folder. */
+sdc_status sdc_model_config_open_dir(sdc_context *ctx, const char *dir, sdc_model_config *out);
 /* The same over `len` bytes of JSON text (copied); `what` names it in messages. */
 sdc_status sdc_model_config_parse(sdc_context *ctx, const char *text, size_t len, const char *what,
                                   sdc_model_config *out);

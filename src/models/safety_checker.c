@@ -13,20 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TRY(label, expr)                                                                           \
-    do {                                                                                           \
-        st = (expr);                                                                               \
-        if (st != SDC_STATUS_OK)                                                                   \
-            goto label;                                                                            \
-    } while (0)
-
-#define TRY_RETURN(expr)                                                                           \
-    do {                                                                                           \
-        sdc_status st_ = (expr);                                                                   \
-        if (st_ != SDC_STATUS_OK)                                                                  \
-            return st_;                                                                            \
-    } while (0)
-
 /* transformers' CLIPVisionConfig and CLIPConfig defaults: what config.json leaves out. */
 #define DEFAULT_HIDDEN_SIZE       768
 #define DEFAULT_INTERMEDIATE_SIZE 3072
@@ -269,21 +255,13 @@ sdc_status sdc_safety_checker_open_diffusers(sdc_context *ctx, const char *compo
     sdc_safety_checker_config config;
     sdc_store *store = NULL;
     *out = NULL;
-    size_t len = strlen(component_dir) + sizeof "/config.json";
-    char *path = sdc_malloc(ctx, len);
-    if (!path)
-        return sdc_fail_oom(ctx, component_dir, len);
-    snprintf(path, len, "%s/config.json", component_dir);
-    TRY(free_path, sdc_model_config_open(ctx, path, &json));
+    TRY_RETURN(sdc_model_config_open_dir(ctx, component_dir, &json));
     st = sdc_safety_checker_config_from_json(&json, &config);
     sdc_model_config_close(&json);
     if (st != SDC_STATUS_OK)
-        goto free_path;
-    TRY(free_path, sdc_store_open_diffusers(ctx, component_dir, &store));
-    st = sdc_safety_checker_load(ctx, store, &config, out);
-free_path:
-    sdc_free(ctx, path);
-    return st;
+        return st;
+    TRY_RETURN(sdc_store_open_diffusers(ctx, component_dir, &store));
+    return sdc_safety_checker_load(ctx, store, &config, out);
 }
 
 void sdc_safety_checker_destroy(sdc_safety_checker *sc)

@@ -10,20 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TRY(label, expr)                                                                           \
-    do {                                                                                           \
-        st = (expr);                                                                               \
-        if (st != SDC_STATUS_OK)                                                                   \
-            goto label;                                                                            \
-    } while (0)
-
-#define TRY_RETURN(expr)                                                                           \
-    do {                                                                                           \
-        sdc_status st_ = (expr);                                                                   \
-        if (st_ != SDC_STATUS_OK)                                                                  \
-            return st_;                                                                            \
-    } while (0)
-
 enum {
     STAGES = 3,         /* 8x = three 2x steps */
     POOL_GROUPS = 4,    /* GroupNorm(4, 4C) in the pool branch */

@@ -10,20 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TRY(label, expr)                                                                           \
-    do {                                                                                           \
-        st = (expr);                                                                               \
-        if (st != SDC_STATUS_OK)                                                                   \
-            goto label;                                                                            \
-    } while (0)
-
-#define TRY_RETURN(expr)                                                                           \
-    do {                                                                                           \
-        sdc_status st_ = (expr);                                                                   \
-        if (st_ != SDC_STATUS_OK)                                                                  \
-            return st_;                                                                            \
-    } while (0)
-
 /* What single-file checkpoints carry no config for: diffusers' defaults for SD models. */
 static const int DEFAULT_GROUPS = 32;
 static const float DEFAULT_EPS = 1e-5f;
@@ -407,19 +393,12 @@ sdc_status sdc_unet_open_diffusers(sdc_context *ctx, const char *dir, sdc_unet *
     sdc_unet_config config;
     sdc_store *store = NULL;
     *out = NULL;
-    size_t len = strlen(dir) + sizeof "/config.json";
-    char *path = sdc_malloc(ctx, len);
-    if (!path)
-        return sdc_fail_oom(ctx, dir, len);
-    snprintf(path, len, "%s/config.json", dir);
-    TRY(free_path, sdc_model_config_open(ctx, path, &json));
+    TRY_RETURN(sdc_model_config_open_dir(ctx, dir, &json));
     TRY(close_json, sdc_unet_config_from_json(&json, false, &config));
     TRY(close_json, sdc_store_open_diffusers(ctx, dir, &store));
     st = sdc_unet_load(ctx, store, &config, out);
 close_json:
     sdc_model_config_close(&json);
-free_path:
-    sdc_free(ctx, path);
     return st;
 }
 

@@ -12,20 +12,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define TRY(label, expr)                                                                           \
-    do {                                                                                           \
-        st = (expr);                                                                               \
-        if (st != SDC_STATUS_OK)                                                                   \
-            goto label;                                                                            \
-    } while (0)
-
-#define TRY_RETURN(expr)                                                                           \
-    do {                                                                                           \
-        sdc_status st_ = (expr);                                                                   \
-        if (st_ != SDC_STATUS_OK)                                                                  \
-            return st_;                                                                            \
-    } while (0)
-
 /* Every norm of the VAE (resnets, attention, norm_out) uses eps 1e-6. */
 static const float VAE_EPS = 1e-6f;
 /* DiagonalGaussianDistribution clamps the log variance to this range. */
@@ -306,19 +292,12 @@ sdc_status sdc_vae_open_diffusers(sdc_context *ctx, const char *dir, sdc_vae **o
     sdc_vae_config config;
     sdc_store *store = NULL;
     *out = NULL;
-    size_t len = strlen(dir) + sizeof "/config.json";
-    char *path = sdc_malloc(ctx, len);
-    if (!path)
-        return sdc_fail_oom(ctx, dir, len);
-    snprintf(path, len, "%s/config.json", dir);
-    TRY(free_path, sdc_model_config_open(ctx, path, &json));
+    TRY_RETURN(sdc_model_config_open_dir(ctx, dir, &json));
     TRY(close_json, sdc_vae_config_from_json(&json, &config));
     TRY(close_json, sdc_store_open_diffusers(ctx, dir, &store));
     st = sdc_vae_load(ctx, store, &config, out);
 close_json:
     sdc_model_config_close(&json);
-free_path:
-    sdc_free(ctx, path);
     return st;
 }
 
