@@ -545,8 +545,9 @@ const char *sdc_generation_errmsg(const sdc_generation *gen);
 /* ---------------------------------------------------------------------------------------- */
 /* Benchmarks                                                                                 */
 
-/* What sdc_bench_run times: one component of a diffusers folder on deterministic random
- * inputs at the model's native size (UNet sample_size x 8 pixels; 512 for SD 1.x). */
+/* What sdc_bench_run times: one component of a diffusers folder or an sdc bundle on
+ * deterministic random inputs at the model's native size (UNet sample_size x 8 pixels; 512 for
+ * SD 1.x). */
 typedef enum sdc_bench_component {
     SDC_BENCH_COMPONENT_TEXT_ENCODER, /* text_encoder/: 2 x 77 tokens (prompt and negative) */
     SDC_BENCH_COMPONENT_UNET_STEP,    /* unet/: one guided step, batch 2 (both halves at once) */
@@ -581,7 +582,8 @@ sdc_bench_params sdc_bench_default_params(void);
 /* "text_encoder", "unet_step", "vae_decode", "vae_encode"; NULL when out of range. */
 const char *sdc_bench_component_name(sdc_bench_component component);
 
-/* Loads the component from `model_dir` (a diffusers folder), runs it params->warmup + runs
+/* Loads the component from `model_dir` (a diffusers folder, or an sdc bundle whose weights stay
+ * as stored: palettized and int8 weights are decoded in the kernels), runs it params->warmup + runs
  * times on the context's threads and precision, and fills *out. Timing excludes loading. The
  * component is released before returning. params may be NULL. Errors name the folder and what
  * was wrong; on failure *out is zeroed. */

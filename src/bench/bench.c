@@ -1,6 +1,8 @@
 /*
- * bench.c — sdc_bench_run: times one component of a diffusers folder (text encoder, a guided
- * UNet step, VAE decode or encode) on deterministic random inputs at the model's native size,
+ * bench.c — sdc_bench_run: times one component of a diffusers folder or an sdc bundle (text
+ * encoder, a guided UNet step, VAE decode or encode) on deterministic random inputs at the
+ * model's native size, weights as stored (a bundle's palettized or int8 weights decoded in the
+ * kernels, as in a generation),
  * with the work counted by the kernels (sdc_flops_*). Loading is not timed; each run gets the
  * same fixed activation arena, sized once before the first run as the pipeline sizes it.
  */
@@ -11,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Runs expr; on failure jumps to `label` with st set. */
 enum { MAX_RUNS = 1000 };
 
 static const char *const component_names[] = {
@@ -89,6 +90,12 @@ static sdc_status run_once(bench_state *b, sdc_bench_component component)
                     (int)component);
 }
 
+/* Where the components come from: a diffusers folder, or an sdc bundle when `bundle` is set. */
+typedef struct bench_source {
+    const char *dir;
+    sdc_bundle *bundle;
+} bench_source;
+
 static sdc_status component_dir(sdc_context *ctx, const char *model_dir, const char *sub, char *buf,
                                 size_t size)
 {
@@ -99,34 +106,66 @@ static sdc_status component_dir(sdc_context *ctx, const char *model_dir, const c
     return SDC_STATUS_OK;
 }
 
-/* The UNet's sample_size from unet/config.json (64 when absent). */
-static sdc_status native_latent_size(sdc_context *ctx, const char *model_dir, int64_t *out)
+/* The UNet's sample_size from its config (64 when absent). */
+static sdc_status native_latent_size(sdc_context *ctx, const bench_source *src, int64_t *out)
 {
     char path[4096];
     sdc_model_config c;
-    sdc_status st = component_dir(ctx, model_dir, "unet/config.json", path, sizeof path);
+    sdc_status st;
+    if (src->bundle) {
+        st = sdc_bundle_config(src->bundle, "unet", &c);
+    } else {
+        if ((st = component_dir(ctx, src->dir, "unet/config.json", path, sizeof path)) !=
+            SDC_STATUS_OK)
+            return st;
+        st = sdc_model_config_open(ctx, path, &c);
+    }
     if (st != SDC_STATUS_OK)
-        return st;
-    if ((st = sdc_model_config_open(ctx, path, &c)) != SDC_STATUS_OK)
         return st;
     st = sdc_model_config_int(&c, "sample_size", 64, out);
     sdc_model_config_close(&c);
     return st;
 }
 
+static sdc_status open_unet(sdc_context *ctx, const bench_source *src, sdc_unet **out)
+{
+    char dir[4096];
+    if (src->bundle)
+        return sdc_bundle_open_unet(ctx, src->bundle, out);
+    TRY_RETURN(component_dir(ctx, src->dir, "unet", dir, sizeof dir));
+    return sdc_unet_open_diffusers(ctx, dir, out);
+}
+
+static sdc_status open_vae(sdc_context *ctx, const bench_source *src, sdc_vae **out)
+{
+    char dir[4096];
+    if (src->bundle)
+        return sdc_bundle_open_vae(ctx, src->bundle, out);
+    TRY_RETURN(component_dir(ctx, src->dir, "vae", dir, sizeof dir));
+    return sdc_vae_open_diffusers(ctx, dir, out);
+}
+
+static sdc_status open_text_encoder(sdc_context *ctx, const bench_source *src,
+                                    sdc_clip_text **out)
+{
+    char dir[4096];
+    if (src->bundle)
+        return sdc_bundle_open_clip_text(ctx, src->bundle, "text_encoder", out);
+    TRY_RETURN(component_dir(ctx, src->dir, "text_encoder", dir, sizeof dir));
+    return sdc_clip_text_open_diffusers(ctx, dir, out);
+}
+
 /* Loads the component and its inputs; the arena is sized for one run. */
-static sdc_status prepare(bench_state *b, const char *model_dir, sdc_bench_component component,
+static sdc_status prepare(bench_state *b, const bench_source *src, sdc_bench_component component,
                           int64_t width, int64_t height)
 {
     sdc_context *ctx = b->ctx;
     sdc_status st;
-    char dir[4096];
     size_t bytes = 0;
     int64_t h = height / 8, w = width / 8;
     switch (component) {
     case SDC_BENCH_COMPONENT_TEXT_ENCODER: {
-        TRY(fail, component_dir(ctx, model_dir, "text_encoder", dir, sizeof dir));
-        TRY(fail, sdc_clip_text_open_diffusers(ctx, dir, &b->clip));
+        TRY(fail, open_text_encoder(ctx, src, &b->clip));
         const sdc_clip_text_config *c = sdc_clip_text_get_config(b->clip);
         int64_t L = c->max_positions < 77 ? c->max_positions : 77;
         int64_t ids_shape[2] = {2, L}, hidden[3] = {2, L, c->hidden_size};
@@ -145,8 +184,7 @@ static sdc_status prepare(bench_state *b, const char *model_dir, sdc_bench_compo
         break;
     }
     case SDC_BENCH_COMPONENT_UNET_STEP: {
-        TRY(fail, component_dir(ctx, model_dir, "unet", dir, sizeof dir));
-        TRY(fail, sdc_unet_open_diffusers(ctx, dir, &b->unet));
+        TRY(fail, open_unet(ctx, src, &b->unet));
         const sdc_unet_config *c = sdc_unet_get_config(b->unet);
         int64_t sample[4] = {2, c->in_channels, h, w}, out[4] = {2, c->out_channels, h, w};
         int64_t text[3] = {2, 77, c->cross_attention_dim};
@@ -173,8 +211,7 @@ static sdc_status prepare(bench_state *b, const char *model_dir, sdc_bench_compo
     }
     case SDC_BENCH_COMPONENT_VAE_DECODE:
     case SDC_BENCH_COMPONENT_VAE_ENCODE: {
-        TRY(fail, component_dir(ctx, model_dir, "vae", dir, sizeof dir));
-        TRY(fail, sdc_vae_open_diffusers(ctx, dir, &b->vae));
+        TRY(fail, open_vae(ctx, src, &b->vae));
         const sdc_vae_config *c = sdc_vae_get_config(b->vae);
         int64_t latent[4] = {1, c->latent_channels, h, w}, image[4] = {1, 3, 8 * h, 8 * w};
         if (component == SDC_BENCH_COMPONENT_VAE_DECODE) {
@@ -299,10 +336,16 @@ sdc_status sdc_bench_run(sdc_context *ctx, const char *model_dir, sdc_bench_comp
                         "benchmark: component %d, %d warm-up and %d timed runs (1 to %d), size "
                         "%dx%d (multiples of 8; 0 = native)",
                         (int)component, p.warmup, p.runs, MAX_RUNS, p.width, p.height);
+    bench_source src = {.dir = model_dir};
+    if (sdc_bundle_is(model_dir) &&
+        (st = sdc_bundle_open(ctx, model_dir, &src.bundle)) != SDC_STATUS_OK)
+        return st;
     int64_t latent = 0;
     if (p.width == 0 || p.height == 0) {
-        if ((st = native_latent_size(ctx, model_dir, &latent)) != SDC_STATUS_OK)
+        if ((st = native_latent_size(ctx, &src, &latent)) != SDC_STATUS_OK) {
+            sdc_bundle_close(src.bundle);
             return st;
+        }
     }
     int64_t width = p.width ? p.width : 8 * latent, height = p.height ? p.height : 8 * latent;
 
@@ -311,7 +354,7 @@ sdc_status sdc_bench_run(sdc_context *ctx, const char *model_dir, sdc_bench_comp
     b.ctx = ctx;
     sdc_arena_init(&b.scratch, ctx, 1);
     double times[MAX_RUNS];
-    TRY(done, prepare(&b, model_dir, component, width, height));
+    TRY(done, prepare(&b, &src, component, width, height));
     /* At log level INFO, the time of each op type over the last run is logged. */
     bool profile = sdc_log_enabled(ctx, SDC_LOG_LEVEL_INFO);
     sdc_profile_enable(ctx, profile);
@@ -340,5 +383,6 @@ sdc_status sdc_bench_run(sdc_context *ctx, const char *model_dir, sdc_bench_comp
         TRY(done, psnr_vs_f32(&b, component, &out->psnr_db));
 done:
     release(&b);
+    sdc_bundle_close(src.bundle);
     return st;
 }

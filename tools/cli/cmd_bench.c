@@ -1,5 +1,5 @@
 /*
- * cmd_bench.c — `sdc bench MODEL`: times each component of a diffusers folder with
+ * cmd_bench.c — `sdc bench MODEL`: times each component of a diffusers folder or sdc bundle with
  * sdc_bench_run and, in the same run, the machine's float32 matrix-multiply rate (OpenBLAS
  * cblas_sgemm at 2048^3 on the same threads), printing each component's rate as a fraction of
  * it. Every measurement runs in a child process of its own, so that each reports its own peak
@@ -27,13 +27,15 @@ static void help(FILE *out)
 {
     fprintf(out,
             "usage: sdc bench MODEL_DIR [options]\n\n"
-            "Times the components of a diffusers model folder on random inputs at the model's\n"
-            "native size: the text encoder (2 x 77 tokens), one UNet step with classifier-free\n"
-            "guidance (batch 2), VAE decode and VAE encode. For each: the median time of the\n"
-            "timed runs after the warm-up, the achieved GFLOP/s (matrix-product FLOPs counted\n"
-            "by the kernels), the peak resident memory of a process doing only that, and the\n"
-            "rate as a fraction of OpenBLAS cblas_sgemm (2048^3, float32, same threads)\n"
-            "measured just before and just after it (the mean of the two).\n\n"
+            "Times the components of a diffusers model folder or an sdc bundle (weights as\n"
+            "stored: palettized and int8 weights are decoded inside the kernels) on random\n"
+            "inputs at the model's native size: the text encoder (2 x 77 tokens), one UNet\n"
+            "step with classifier-free guidance (batch 2), VAE decode and VAE encode. For\n"
+            "each: the median time of the timed runs after the warm-up, the achieved GFLOP/s\n"
+            "(matrix-product FLOPs counted by the kernels), the peak resident memory of a\n"
+            "process doing only that, and the rate as a fraction of OpenBLAS cblas_sgemm\n"
+            "(2048^3, float32, same threads) measured just before and just after it (the mean\n"
+            "of the two).\n\n"
             "options:\n"
             "  --component NAME   text_encoder, unet_step, vae_decode or vae_encode; repeat\n"
             "                     for several (default: all four)\n"

@@ -1,8 +1,10 @@
 /*
  * decode.c — the weight decode hook of the x86 packers: blocks of stored weight rows to float32
- * with F16C (f16) and AVX2 shifts (bf16), one decoder per sdc_weight_format. A format without a
- * fast decoder here is decoded row by row by sdc_weight_decode (kernels/dispatch.c), the
- * specification of every format; results are bit-identical to it either way.
+ * with F16C (f16) and AVX2 shifts (bf16), palette indices through a float32 table; one decoder
+ * per sdc_weight_format (the AVX-512 instruction sets read F16 palettes faster still, as float16
+ * through decode_avx512.c). A format without a fast decoder here is decoded row by row by
+ * sdc_weight_decode (kernels/dispatch.c), the specification of every format; results are
+ * bit-identical to it either way.
  */
 #include "kernels/x86/x86.h"
 
@@ -58,45 +60,57 @@ static void decode_dense(const sdc_weight *w, int64_t row0, int64_t n_rows, int6
     }
 }
 
-/* 6-bit palettized rows (the layout of sdc_palette6_group): each group of four indices read as
- * one 24-bit word and looked up in the row group's palette widened to float32 once per call.
- * Other bit widths, and ragged group ends, go through sdc_weight_decode. */
+/* Palettized rows of 4, 6 or 8 bits (the instruction sets without a faster decoder): the row
+ * group's palette widened to float32 once per group, then one table lookup per value, 6-bit
+ * indices read four at a time from their three bytes (the layout of sdc_palette6_group). Other
+ * bit widths, and chunks not starting on a byte boundary, go through sdc_weight_decode. */
 static void decode_palette(const sdc_weight *w, int64_t row0, int64_t n_rows, int64_t k0,
                            int64_t kc, float *dst, int64_t ld)
 {
-    int64_t row_len = sdc_weight_row_len(w);
-    if (w->bits != 6 || k0 % 4 != 0 || w->rows_per_group < 1 ||
+    int bits = w->bits;
+    if ((bits != 4 && bits != 6 && bits != 8) || k0 % 8 != 0 || w->rows_per_group < 1 ||
         (w->dtype != SDC_DTYPE_F16 && w->dtype != SDC_DTYPE_F32 && w->dtype != SDC_DTYPE_BF16)) {
         for (int64_t r = 0; r < n_rows; r++)
             sdc_weight_decode(w, row0 + r, k0, kc, dst + r * ld);
         return;
     }
-    size_t row_bytes = sdc_palette_row_bytes(6, row_len);
+    int64_t row_len = sdc_weight_row_len(w), entries = (int64_t)1 << bits;
+    size_t row_bytes = sdc_palette_row_bytes(bits, row_len);
     size_t entry = sdc_dtype_size(w->dtype);
-    _Alignas(32) float table[64];
+    _Alignas(32) float table[256];
     int64_t group = -1;
-    int64_t whole = kc / 4 * 4;
+    int64_t whole = bits == 6 ? kc / 4 * 4 : bits == 4 ? kc / 2 * 2 : kc;
     for (int64_t r = 0; r < n_rows; r++) {
         int64_t row = row0 + r;
         if (row / w->rows_per_group != group) {
             group = row / w->rows_per_group;
             const unsigned char *pal =
-                (const unsigned char *)w->palette + (size_t)group * 64 * entry;
+                (const unsigned char *)w->palette + (size_t)(group * entries) * entry;
             if (w->dtype == SDC_DTYPE_F32)
-                memcpy(table, pal, sizeof table);
+                memcpy(table, pal, (size_t)entries * sizeof(float));
             else if (w->dtype == SDC_DTYPE_F16)
-                f16_row((const uint16_t *)(const void *)pal, table, 64);
+                f16_row((const uint16_t *)(const void *)pal, table, entries);
             else
-                bf16_row((const uint16_t *)(const void *)pal, table, 64);
+                bf16_row((const uint16_t *)(const void *)pal, table, entries);
         }
-        const uint8_t *g = (const uint8_t *)w->data + (size_t)row * row_bytes + k0 / 4 * 3;
+        const uint8_t *g = (const uint8_t *)w->data + (size_t)row * row_bytes + k0 * bits / 8;
         float *d = dst + r * ld;
-        for (int64_t i = 0; i < whole; i += 4, g += 3) {
-            uint32_t v = (uint32_t)g[0] | (uint32_t)g[1] << 8 | (uint32_t)g[2] << 16;
-            d[i] = table[v & 63u];
-            d[i + 1] = table[(v >> 6) & 63u];
-            d[i + 2] = table[(v >> 12) & 63u];
-            d[i + 3] = table[v >> 18];
+        if (bits == 6) {
+            for (int64_t i = 0; i < whole; i += 4, g += 3) {
+                uint32_t v = (uint32_t)g[0] | (uint32_t)g[1] << 8 | (uint32_t)g[2] << 16;
+                d[i] = table[v & 63u];
+                d[i + 1] = table[(v >> 6) & 63u];
+                d[i + 2] = table[(v >> 12) & 63u];
+                d[i + 3] = table[v >> 18];
+            }
+        } else if (bits == 4) {
+            for (int64_t i = 0; i < whole; i += 2, g++) {
+                d[i] = table[*g & 15u];
+                d[i + 1] = table[*g >> 4];
+            }
+        } else {
+            for (int64_t i = 0; i < whole; i++)
+                d[i] = table[g[i]];
         }
         if (whole < kc)
             sdc_weight_decode(w, row, k0 + whole, kc - whole, d + whole);

@@ -246,6 +246,14 @@ void sdc_x86_pack_weight(const void *src, const sdc_x86_isa *isa, int width, int
                            kc, sdc_x86_kc_padded(isa, kc), dst);
         return;
     }
+    /* Compressed weights the ISA reads as float16 (palettes of F16 entries): decoded to
+     * float16 rows in tmp, then packed like F16 weights. */
+    uint16_t *half = (uint16_t *)(void *)tmp;
+    if (w->format != SDC_WEIGHT_FORMAT_DENSE && isa->pack_f16_rows && isa->weight_to_f16 &&
+        isa->weight_to_f16(w, i0, n, k0, kc, half, kc)) {
+        isa->pack_f16_rows(half, kc, (int)n, width, kc, sdc_x86_kc_padded(isa, kc), dst);
+        return;
+    }
     sdc_x86_decode_rows(w, i0, n, k0, kc, tmp, kc);
     isa->pack(tmp, kc, 1, (int)n, width, kc, sdc_x86_kc_padded(isa, kc), dst);
 }

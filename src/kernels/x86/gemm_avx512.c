@@ -77,6 +77,7 @@ static const sdc_x86_isa isa_avx512 = {
     .ukernel8 = ukernel_8x32,
     .pack = sdc_x86_pack_f32,
     .pack_f16_rows = sdc_x86_pack_f16_rows_f32,
+    .weight_to_f16 = sdc_x86_palette_to_f16_avx512,
     .softmax_step = sdc_x86_softmax_step_avx512,
 };
 

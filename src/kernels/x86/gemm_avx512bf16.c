@@ -193,6 +193,7 @@ static const sdc_x86_isa isa_avx512_bf16 = {
     .ukernel8 = ukernel_bf16_8x32,
     .pack = pack_bf16,
     .pack_f16_rows = pack_f16_rows_bf16,
+    .weight_to_f16 = sdc_x86_palette_to_f16_avx512,
     .softmax_step = sdc_x86_softmax_step_avx512,
 };
 

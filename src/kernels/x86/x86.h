@@ -64,6 +64,11 @@ typedef struct sdc_x86_isa {
     /* The same for rows of float16 values (ks == 1): weights stored as F16 are converted
      * while packing, with no float32 copy in between. */
     sdc_x86_pack_f16_fn pack_f16_rows;
+    /* Optional: decodes weight rows to float16 at dst + r * ld when that is exact and fast
+     * for w's format (then packed with pack_f16_rows), as sdc_x86_palette_to_f16_avx512 does;
+     * false when it does not handle w (nothing written). */
+    bool (*weight_to_f16)(const sdc_weight *w, int64_t row0, int64_t n_rows, int64_t k0,
+                          int64_t kc, uint16_t *dst, int64_t ld);
     sdc_x86_softmax_step_fn softmax_step; /* 8 lanes per vector (AVX2) or 16 (AVX-512) */
 } sdc_x86_isa;
 
@@ -106,6 +111,12 @@ static inline size_t sdc_x86_sliver_bytes(const sdc_x86_isa *isa, int width, int
  * there, and optionally a fast one to this hook's table in decode.c). */
 void sdc_x86_decode_rows(const sdc_weight *w, int64_t row0, int64_t n_rows, int64_t k0, int64_t kc,
                          float *dst, int64_t ld);
+
+/* AVX-512 (decode_avx512.c): rows of a PALETTE weight with 4-, 6- or 8-bit indices into F16
+ * palettes, as float16 (the palette entries themselves, bit-identical to sdc_weight_decode);
+ * k0 a multiple of 8. False for any other weight. */
+bool sdc_x86_palette_to_f16_avx512(const sdc_weight *w, int64_t row0, int64_t n_rows, int64_t k0,
+                                   int64_t kc, uint16_t *dst, int64_t ld);
 
 /* ---------------------------------------------------------------------------------------- */
 /* The GEMM driver                                                                            */
