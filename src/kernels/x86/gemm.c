@@ -190,15 +190,18 @@ void sdc_x86_gemm_run(sdc_context *ctx, const sdc_x86_gemm *g)
     const sdc_x86_isa *isa = g->isa;
     int n_threads = sdc_context_n_threads(ctx);
     gemm_plan plan = {.g = g, .ctx = ctx};
+    /* A packed block holds BLOCK_BYTES: BLOCK rows of float32, twice as many of bf16 pairs
+     * (each packed value of the other operand then serves twice as many products). */
+    int64_t block_rows = BLOCK * (int64_t)(sizeof(float) / isa->elem);
     /* One k block when K is at most two blocks (each pass over C costs memory traffic, and a
      * short K would pay it twice for little work), in narrower packed blocks; else equal k
      * blocks of at most SDC_X86_KC. */
     if (g->K <= 2 * SDC_X86_KC) {
         plan.kb = round_up(g->K, 8);
-        plan.block = g->K <= SDC_X86_KC ? BLOCK : BLOCK * SDC_X86_KC / plan.kb / 96 * 96;
+        plan.block = g->K <= SDC_X86_KC ? block_rows : block_rows * SDC_X86_KC / plan.kb / 96 * 96;
     } else {
         plan.kb = round_up(ceil_div(g->K, ceil_div(g->K, SDC_X86_KC)), 8);
-        plan.block = BLOCK;
+        plan.block = block_rows;
     }
     /* Several items per thread so that a core slowed by other work gets fewer of them. */
     int64_t want = n_threads > 1 ? 4 * (int64_t)n_threads : 1;
