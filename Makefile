@@ -45,13 +45,13 @@ PYTHON ?= python3
 
 bench: all
 	@test -f $(BENCH_MODEL)/model_index.json || \
-	    $(PYTHON) tools/reference/make_random_sd15.py $(BENCH_MODEL)
+	    $(PYTHON) tools/reference/make_random_sd.py $(BENCH_MODEL)
 	$(BUILD)/bin/sdc bench $(BENCH_MODEL) --threads $(BENCH_THREADS) \
 	    --json $(BUILD)/bench.json $(BENCH_ARGS)
 
 bench-torch:
 	@test -f $(BENCH_MODEL)/model_index.json || \
-	    $(PYTHON) tools/reference/make_random_sd15.py $(BENCH_MODEL)
+	    $(PYTHON) tools/reference/make_random_sd.py $(BENCH_MODEL)
 	$(PYTHON) tools/reference/bench_torch.py $(BENCH_MODEL) --threads $(BENCH_THREADS) \
 	    --json $(BUILD)/bench_torch.json \
 	    $(if $(wildcard $(BUILD)/bench.json),--sdc-json $(BUILD)/bench.json)

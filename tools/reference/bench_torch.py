@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """bench_torch.py — the peer `sdc bench` is compared with: the same components in PyTorch.
 
-Times, on the same random model folder (tools/reference/make_random_sd15.py) and the same number
+Times, on the same random model folder (tools/reference/make_random_sd.py) and the same number
 of threads, what `sdc bench` times: the text encoder on 2 x 77 tokens, one guided UNet step
 (batch 2, native size), VAE decode and VAE encode (diffusers 0.30 / transformers 4.44 modules,
 float32 weights), each in float32 and under torch.autocast("cpu", dtype=torch.bfloat16) (oneDNN
