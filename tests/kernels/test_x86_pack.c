@@ -5,8 +5,8 @@
  * gives exactly the bytes of packing its sdc_weight_decode output as float32 rows — so the fast
  * decoders (decode.c, decode_avx512.c) are bit-identical to the specification — over awkward row
  * ranges, k blocks (starting at 0, 8, 256), chunk lengths (1, 13, 31, 32, 33, up to 512) and
- * sliver widths (NR, MR, the narrow 8). With SDC_TEST_VERBOSE set, also prints how long the
- * packer takes per million values for an F16 weight and its 4-, 6- and 8-bit palettized forms.
+ * sliver widths (NR, MR, the narrow 8). With SDC_TEST_VERBOSE set, also prints how many values
+ * per second the packer reads from an F16 weight, 4-, 6- and 8-bit palettized and int8 ones.
  */
 #include "kernels/x86/x86.h"
 #include "x86_test.h"
@@ -234,14 +234,19 @@ static void test_report_rates(void)
     made p4 = make_palette(&rng, 4, SDC_DTYPE_F16, rows, len, rows);
     made p6 = make_palette(&rng, 6, SDC_DTYPE_F16, rows, len, rows);
     made p8 = make_palette(&rng, 8, SDC_DTYPE_F16, rows, len, rows);
+    made q8 = make_int8(&rng, rows, len);
     for (int e = 0; e < n_isas; e++)
-        printf("%-12s packing, million values/s: f16 %.0f, 4-bit %.0f, 6-bit %.0f, 8-bit %.0f\n",
+        printf("%-12s packing, million values/s: f16 %.0f, 4-bit %.0f, 6-bit %.0f, 8-bit %.0f, "
+               "int8 %.0f\n",
                isas[e].name, pack_rate(isas[e].isa, &dense), pack_rate(isas[e].isa, &p4.w),
-               pack_rate(isas[e].isa, &p6.w), pack_rate(isas[e].isa, &p8.w));
+               pack_rate(isas[e].isa, &p6.w), pack_rate(isas[e].isa, &p8.w),
+               pack_rate(isas[e].isa, &q8.w));
+    fflush(stdout);
     free(half);
     free_made(&p4);
     free_made(&p6);
     free_made(&p8);
+    free_made(&q8);
     sdc_context_destroy(ctx);
 }
 

@@ -1,10 +1,11 @@
 /*
  * decode.c — the weight decode hook of the x86 packers: blocks of stored weight rows to float32
- * with F16C (f16) and AVX2 shifts (bf16), palette indices through a float32 table; one decoder
- * per sdc_weight_format (the AVX-512 instruction sets read F16 palettes faster still, as float16
- * through decode_avx512.c). A format without a fast decoder here is decoded row by row by
- * sdc_weight_decode (kernels/dispatch.c), the specification of every format; results are
- * bit-identical to it either way.
+ * with F16C (f16) and AVX2 shifts (bf16), palette indices through a float32 table, int8 values
+ * widened and scaled eight at a time; one decoder per sdc_weight_format (the AVX-512
+ * instruction sets read F16 palettes faster still, as float16, through decode_avx512.c). A
+ * format without a fast decoder here is decoded row by row by sdc_weight_decode
+ * (kernels/dispatch.c), the specification of every format; results are bit-identical to it
+ * either way.
  */
 #include "kernels/x86/x86.h"
 
@@ -117,10 +118,32 @@ static void decode_palette(const sdc_weight *w, int64_t row0, int64_t n_rows, in
     }
 }
 
+/* int8 rows: eight values widened to int32, converted (exactly) and multiplied by the row's
+ * scale, the one float32 rounding sdc_weight_decode makes. */
+static void decode_int8(const sdc_weight *w, int64_t row0, int64_t n_rows, int64_t k0, int64_t kc,
+                        float *dst, int64_t ld)
+{
+    int64_t row_len = sdc_weight_row_len(w);
+    for (int64_t r = 0; r < n_rows; r++) {
+        const int8_t *q = (const int8_t *)w->data + (row0 + r) * row_len + k0;
+        float scale = w->scale[row0 + r];
+        __m256 vs = _mm256_set1_ps(scale);
+        float *d = dst + r * ld;
+        int64_t i = 0;
+        for (; i + 8 <= kc; i += 8) {
+            __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(q + i)));
+            _mm256_storeu_ps(d + i, _mm256_mul_ps(_mm256_cvtepi32_ps(v), vs));
+        }
+        for (; i < kc; i++)
+            d[i] = (float)q[i] * scale;
+    }
+}
+
 /* Formats missing here fall back to sdc_weight_decode. */
 static const decode_fn decoders[SDC_WEIGHT_FORMAT_COUNT] = {
     [SDC_WEIGHT_FORMAT_DENSE] = decode_dense,
     [SDC_WEIGHT_FORMAT_PALETTE] = decode_palette,
+    [SDC_WEIGHT_FORMAT_INT8] = decode_int8,
 };
 
 void sdc_x86_decode_rows(const sdc_weight *w, int64_t row0, int64_t n_rows, int64_t k0, int64_t kc,
