@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 FUZZ_SECONDS ?= 15
 
-.PHONY: all test demo bench bench-torch fuzz fuzz-smoke clean
+.PHONY: all test demo bench bench-compressed bench-torch fuzz fuzz-smoke clean
 
 all:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
@@ -48,6 +48,21 @@ bench: all
 	    $(PYTHON) tools/reference/make_random_sd.py $(BENCH_MODEL)
 	$(BUILD)/bin/sdc bench $(BENCH_MODEL) --threads $(BENCH_THREADS) \
 	    --json $(BUILD)/bench.json $(BENCH_ARGS)
+
+# `make bench-compressed`: the guided UNet step of the same model converted to an f16 bundle
+# and to a 6-bit palettized one (each converted once, next to BENCH_MODEL), one after the
+# other, for the cost of decoding palettes inside the kernels.
+bench-compressed: all
+	@test -f $(BENCH_MODEL)/model_index.json || \
+	    $(PYTHON) tools/reference/make_random_sd.py $(BENCH_MODEL)
+	@test -f $(BENCH_MODEL)-f16.sdc/model.json || \
+	    $(BUILD)/bin/sdc convert $(BENCH_MODEL) -o $(BENCH_MODEL)-f16.sdc
+	@test -f $(BENCH_MODEL)-6bit.sdc/model.json || \
+	    $(BUILD)/bin/sdc convert $(BENCH_MODEL) -o $(BENCH_MODEL)-6bit.sdc --palettize 6
+	for b in f16 6bit; do \
+	    $(BUILD)/bin/sdc bench $(BENCH_MODEL)-$$b.sdc --component unet_step --no-sgemm \
+	        --threads $(BENCH_THREADS) --json $(BUILD)/bench-$$b.json $(BENCH_ARGS) || exit 1; \
+	done
 
 bench-torch:
 	@test -f $(BENCH_MODEL)/model_index.json || \
