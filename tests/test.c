@@ -101,3 +101,14 @@ int test_capture(const char *command, char **out)
     *out = buf;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+char *test_run_cli(const char *args, int *code)
+{
+    char cmd[4096];
+    int n = snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", SDC_CLI_PATH, args);
+    CHECK_MSG(n > 0 && (size_t)n < sizeof cmd, "command line fits: sdc %s", args);
+    char *out = NULL;
+    *code = test_capture(cmd, &out);
+    CHECK_MSG(out != NULL, "sdc %s: ran", args);
+    return out ? out : calloc(1, 1);
+}

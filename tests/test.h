@@ -24,6 +24,9 @@ const char *test_path(const char *root, const char *rel);
 /* Runs a shell command and returns its exit code (-1 if it could not run or was killed);
  * *out receives everything it wrote to stdout, NUL-terminated (free() it). */
 int test_capture(const char *command, char **out);
+/* Runs the built `sdc ARGS` (SDC_CLI_PATH; ARGS as shell words) and returns its stdout and
+ * stderr together (never NULL; free() it); *code receives the exit code as test_capture. */
+char *test_run_cli(const char *args, int *code);
 /* A fresh path under the build's scratch folder, unique per test executable. */
 const char *test_tmp_path(const char *name);
 

@@ -13,23 +13,13 @@
 
 #define SD1 SDC_BUILD_FIXTURES_DIR "/models/sd1-tiny"
 
-static char *run(const char *args, int *code)
-{
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", SDC_CLI_PATH, args);
-    char *out = NULL;
-    *code = test_capture(cmd, &out);
-    CHECK(out != NULL);
-    return out ? out : calloc(1, 1);
-}
-
 static const char *convert(const char *name, const char *options)
 {
     const char *bundle = test_tmp_path(name);
     char args[2048];
     int code;
     snprintf(args, sizeof args, "convert '%s' -o '%s' --force -t 2 %s", SD1, bundle, options);
-    char *out = run(args, &code);
+    char *out = test_run_cli(args, &code);
     CHECK_MSG(code == 0, "sdc %s: %s", args, out);
     free(out);
     return bundle;
@@ -87,7 +77,7 @@ static void test_json(void)
     int code;
     snprintf(args, sizeof args, "bench '%s' --no-sgemm --runs 1 --warmup 0 --threads 2 --json -",
              bundle);
-    char *out = run(args, &code);
+    char *out = test_run_cli(args, &code);
     CHECK_MSG(code == 0, "sdc %s: %s", args, out);
     /* The table, then the JSON object on its own line. */
     CHECK_CONTAINS(out, "unet_step");
@@ -106,9 +96,9 @@ static void test_json(void)
             const sdc_json *name = sdc_json_get_type(c, "component", SDC_JSON_TYPE_STRING);
             CHECK(name && strcmp(name->u.string.chars,
                                  sdc_bench_component_name((sdc_bench_component)i)) == 0);
-            static const char *const fields[] = {"seconds", "gflop", "gflops",
-                                                 "fraction_of_sgemm", "peak_rss_bytes", "width",
-                                                 "height"};
+            static const char *const fields[] = {
+                "seconds",        "gflop", "gflops", "fraction_of_sgemm",
+                "peak_rss_bytes", "width", "height"};
             for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++)
                 CHECK_MSG(sdc_json_get_type(c, fields[f], SDC_JSON_TYPE_NUMBER) != NULL,
                           "component %zu has a number '%s'", i, fields[f]);
@@ -126,19 +116,20 @@ static void test_json(void)
 static void test_errors(void)
 {
     int code;
-    char *out = run("bench /nonexistent/bench-model --no-sgemm --component unet_step", &code);
+    char *out =
+        test_run_cli("bench /nonexistent/bench-model --no-sgemm --component unet_step", &code);
     CHECK(code != 0);
     CHECK_CONTAINS(out, "/nonexistent/bench-model");
     free(out);
-    out = run("bench '" SD1 "' --component bogus", &code);
+    out = test_run_cli("bench '" SD1 "' --component bogus", &code);
     CHECK_EQ_INT(code, 2);
     CHECK_CONTAINS(out, "unknown component 'bogus'");
     free(out);
-    out = run("bench '" SD1 "' --precision f8", &code);
+    out = test_run_cli("bench '" SD1 "' --precision f8", &code);
     CHECK_EQ_INT(code, 2);
     CHECK_CONTAINS(out, "--precision is f32 or bf16, not 'f8'");
     free(out);
-    out = run("bench --help", &code);
+    out = test_run_cli("bench --help", &code);
     CHECK_EQ_INT(code, 0);
     CHECK_CONTAINS(out, "sdc bundle");
     free(out);

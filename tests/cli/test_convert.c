@@ -14,16 +14,6 @@
 
 #define SD1 SDC_BUILD_FIXTURES_DIR "/models/sd1-tiny"
 
-static char *run(const char *args, int *code)
-{
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", SDC_CLI_PATH, args);
-    char *out = NULL;
-    *code = test_capture(cmd, &out);
-    CHECK(out != NULL);
-    return out ? out : calloc(1, 1);
-}
-
 static void test_convert_and_inspect(void)
 {
     const char *bundle = test_tmp_path("cli.sdc");
@@ -33,7 +23,7 @@ static void test_convert_and_inspect(void)
              "convert '%s' -o '%s' --palettize 6 --check-output-correctness "
              "--force -t 2",
              SD1, bundle);
-    char *out = run(args, &code);
+    char *out = test_run_cli(args, &code);
     CHECK_EQ_INT(code, 0);
     CHECK_CONTAINS(out, "unet             6-bit");
     CHECK_CONTAINS(out, "vae              none");
@@ -42,7 +32,7 @@ static void test_convert_and_inspect(void)
     free(out);
 
     snprintf(args, sizeof args, "inspect '%s'", bundle);
-    out = run(args, &code);
+    out = test_run_cli(args, &code);
     CHECK_EQ_INT(code, 0);
     CHECK_CONTAINS(out, "family:   sd1, weights f16");
     CHECK_CONTAINS(out, "UNet2DConditionModel");
@@ -53,7 +43,7 @@ static void test_convert_and_inspect(void)
     free(out);
 
     snprintf(args, sizeof args, "inspect --json --filter conv_in '%s'", bundle);
-    out = run(args, &code);
+    out = test_run_cli(args, &code);
     CHECK_EQ_INT(code, 0);
     sdc_context *ctx = NULL;
     sdc_json_doc *doc = NULL;
@@ -80,23 +70,23 @@ static void test_errors(void)
 {
     int code;
     char args[2048];
-    char *out = run("convert --help", &code);
+    char *out = test_run_cli("convert --help", &code);
     CHECK_EQ_INT(code, 0);
     CHECK_CONTAINS(out, "usage: sdc convert");
     free(out);
-    out = run("convert '" SD1 "'", &code);
+    out = test_run_cli("convert '" SD1 "'", &code);
     CHECK_EQ_INT(code, 2);
     CHECK_CONTAINS(out, "no -o OUT.sdc given");
     free(out);
-    out = run("convert '" SD1 "' -o x.sdc --palettize 9", &code);
+    out = test_run_cli("convert '" SD1 "' -o x.sdc --palettize 9", &code);
     CHECK_EQ_INT(code, 2);
     CHECK_CONTAINS(out, "--palettize '9'");
     free(out);
-    out = run("convert '" SD1 "' -o x.sdc --select r", &code);
+    out = test_run_cli("convert '" SD1 "' -o x.sdc --select r", &code);
     CHECK_EQ_INT(code, 2);
     CHECK_CONTAINS(out, "--select needs --recipe");
     free(out);
-    out = run("convert '" SD1 "' -o x.sdc --bogus", &code);
+    out = test_run_cli("convert '" SD1 "' -o x.sdc --bogus", &code);
     CHECK_EQ_INT(code, 2);
     CHECK_CONTAINS(out, "unknown option '--bogus'");
     free(out);
@@ -104,7 +94,7 @@ static void test_errors(void)
     const char *bundle = test_tmp_path("failed.sdc");
     snprintf(args, sizeof args, "convert '%s' -o '%s' --palettize 1 --check-output-correctness",
              SD1, bundle);
-    out = run(args, &code);
+    out = test_run_cli(args, &code);
     CHECK_EQ_INT(code, 1);
     CHECK_CONTAINS(out, "output correctness check failed");
     CHECK_CONTAINS(out, "unet             1-bit");
@@ -112,19 +102,19 @@ static void test_errors(void)
     struct stat sb;
     CHECK(stat(bundle, &sb) != 0);
     snprintf(args, sizeof args, "convert '%s' -o x.sdc --recipe /nonexistent.json --select r", SD1);
-    out = run(args, &code);
+    out = test_run_cli(args, &code);
     CHECK_EQ_INT(code, 1);
     CHECK_CONTAINS(out, "/nonexistent.json");
     free(out);
-    out = run("analyze", &code);
+    out = test_run_cli("analyze", &code);
     CHECK_EQ_INT(code, 2);
     CHECK_CONTAINS(out, "no source given");
     free(out);
-    out = run("analyze '" SD1 "' -o r.json --num-recipes 0", &code);
+    out = test_run_cli("analyze '" SD1 "' -o r.json --num-recipes 0", &code);
     CHECK_EQ_INT(code, 2);
     CHECK_CONTAINS(out, "--num-recipes '0'");
     free(out);
-    out = run("analyze --help", &code);
+    out = test_run_cli("analyze --help", &code);
     CHECK_EQ_INT(code, 0);
     CHECK_CONTAINS(out, "--select NAME");
     free(out);

@@ -42,12 +42,9 @@ static int read_truth(truth_tensor *out, int max)
 
 static char *run(const char *args, int *code)
 {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' inspect %s 2>&1", SDC_CLI_PATH, args);
-    char *out = NULL;
-    *code = test_capture(cmd, &out);
-    CHECK(out != NULL);
-    return out ? out : calloc(1, 1);
+    char line[3072];
+    snprintf(line, sizeof line, "inspect %s", args);
+    return test_run_cli(line, code);
 }
 
 static void shape_to_text(const sdc_json *shape, char *buf, size_t size)
