@@ -129,7 +129,8 @@ void sdc_arena_release(sdc_arena *arena);
 /* fn processes items [begin, end); thread is in [0, n_threads). */
 typedef void (*sdc_range_fn)(void *arg, int64_t begin, int64_t end, int thread);
 
-/* Runs fn over [0, n) split into chunks of at least `grain` items (grain 0 = automatic) on
+/* Runs fn over [0, n) split into chunks of at least `grain` items (grain 0 = automatic: one
+ * item at a time for up to 16 items per thread, else about a quarter of a thread's share) on
  * the context's threads, the caller included, and returns when all chunks are done. A
  * parallel_for issued from inside a worker runs serially on that worker. */
 void sdc_parallel_for(sdc_context *ctx, int64_t n, int64_t grain, sdc_range_fn fn, void *arg);

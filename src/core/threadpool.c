@@ -178,7 +178,12 @@ void sdc_parallel_for(sdc_context *ctx, int64_t n, int64_t grain, sdc_range_fn f
         return;
     sdc_threadpool *pool = ctx->pool;
     int n_threads = ctx->n_threads;
-    int64_t chunk = (n + (int64_t)n_threads * 4 - 1) / ((int64_t)n_threads * 4);
+    /* Many items go out in chunks of about a quarter of a thread's share; a few (at most 16 per
+     * thread, each then worth an atomic step: GEMM blocks, attention tiles) one at a time, so
+     * that equal items end up evenly spread however the chunks would have fallen. */
+    int64_t chunk = n <= (int64_t)n_threads * 16
+                        ? 1
+                        : (n + (int64_t)n_threads * 4 - 1) / ((int64_t)n_threads * 4);
     if (chunk < grain)
         chunk = grain;
     if (chunk < 1)

@@ -170,6 +170,17 @@ static void split(int64_t len, int64_t unit, int64_t max, int64_t want, int64_t 
     *count = ceil_div(len, *chunk);
 }
 
+/* How many chunks to cut the second dimension into when the first has `first` of them: about
+ * want / first, raised until the items (first x that) divide evenly over the threads, as the
+ * items cost the same and a thread left with one more than the others slows the whole GEMM. */
+static int64_t balanced_want(int64_t want, int64_t first, int n_threads)
+{
+    int64_t c = ceil_div(want, first);
+    while ((first * c) % n_threads != 0 && c < ceil_div(want, first) + n_threads)
+        c++;
+    return c;
+}
+
 void sdc_x86_gemm_run(sdc_context *ctx, const sdc_x86_gemm *g)
 {
     if (g->M <= 0 || g->N <= 0)
@@ -210,10 +221,12 @@ void sdc_x86_gemm_run(sdc_context *ctx, const sdc_x86_gemm *g)
         int64_t m_possible = ceil_div(g->M, 192);
         split(g->N, isa->nr, plan.block, ceil_div(want, m_possible), 128, &plan.n_chunk,
               &plan.n_chunks);
-        split(g->M, isa->mr, 0, ceil_div(want, plan.n_chunks), 192, &plan.m_chunk, &plan.m_chunks);
+        split(g->M, isa->mr, 0, balanced_want(want, plan.n_chunks, n_threads), 192, &plan.m_chunk,
+              &plan.m_chunks);
     } else {
         split(g->M, isa->mr, plan.block, 1, 0, &plan.m_chunk, &plan.m_chunks);
-        split(g->N, isa->nr, 0, ceil_div(want, plan.m_chunks), 128, &plan.n_chunk, &plan.n_chunks);
+        split(g->N, isa->nr, 0, balanced_want(want, plan.m_chunks, n_threads), 128, &plan.n_chunk,
+              &plan.n_chunks);
     }
     sdc_parallel_for(ctx, plan.m_chunks * plan.n_chunks, 1, gemm_range, &plan);
 }
