@@ -175,8 +175,8 @@ static void split(int64_t len, int64_t unit, int64_t max, int64_t want, int64_t 
  * items cost the same and a thread left with one more than the others slows the whole GEMM. */
 static int64_t balanced_want(int64_t want, int64_t first, int n_threads)
 {
-    int64_t c = ceil_div(want, first);
-    while ((first * c) % n_threads != 0 && c < ceil_div(want, first) + n_threads)
+    int64_t base = ceil_div(want, first), c = base;
+    while ((first * c) % n_threads != 0 && c < base + n_threads)
         c++;
     return c;
 }
