@@ -15,6 +15,9 @@
 #define SDC_TARGET(isa) __attribute__((target(isa)))
 /* Always inlined, so a constant argument specialises the body (SIMD micro-kernels). */
 #define SDC_ALWAYS_INLINE inline __attribute__((always_inline))
+/* Unrolls the next loop completely (its trip count a constant after inlining): a micro-kernel's
+ * loops over accumulator rows, which then stay in registers instead of an array on the stack. */
+#define SDC_UNROLL _Pragma("GCC unroll 16")
 #else
 #define SDC_PRINTF(fmt_index, first_arg)
 #define SDC_LIKELY(x) (x)
@@ -22,6 +25,7 @@
 #define SDC_UNUSED
 #define SDC_TARGET(isa)
 #define SDC_ALWAYS_INLINE inline
+#define SDC_UNROLL
 #endif
 
 #if defined(__x86_64__) || defined(_M_X64)

@@ -47,10 +47,12 @@ static void ukernel_6x16(int64_t kc, const void *a_, const void *b_, float *c, i
 {
     const float *a = a_, *b = b_;
     __m256 acc[MR][2];
+    SDC_UNROLL
     for (int i = 0; i < MR; i++)
         acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (int64_t k = 0; k < kc; k++) {
         __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        SDC_UNROLL
         for (int i = 0; i < MR; i++) {
             __m256 ai = _mm256_broadcast_ss(a + i);
             acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
@@ -65,6 +67,7 @@ static void ukernel_6x16(int64_t kc, const void *a_, const void *b_, float *c, i
         bn0 = _mm256_maskload_ps(bias_n, m0);
         bn1 = _mm256_maskload_ps(bias_n + 8, m1);
     }
+    SDC_UNROLL
     for (int i = 0; i < MR; i++) {
         if (i >= mr)
             break;

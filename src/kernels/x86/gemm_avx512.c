@@ -16,11 +16,13 @@ static SDC_ALWAYS_INLINE void kernel(const int rows, int64_t kc, const void *a_,
 {
     const float *a = a_, *b = b_;
     __m512 acc[MR][2];
+    SDC_UNROLL
     for (int i = 0; i < rows; i++)
         acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (int64_t k = 0; k < kc; k++) {
         __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
         _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
+        SDC_UNROLL
         for (int i = 0; i < rows; i++) {
             __m512 ai = _mm512_set1_ps(a[i]);
             acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
@@ -36,6 +38,7 @@ static SDC_ALWAYS_INLINE void kernel(const int rows, int64_t kc, const void *a_,
         bn0 = _mm512_maskz_loadu_ps(m0, bias_n);
         bn1 = _mm512_maskz_loadu_ps(m1, bias_n + 16);
     }
+    SDC_UNROLL
     for (int i = 0; i < rows; i++) {
         if (i >= mr)
             break;

@@ -17,12 +17,14 @@ static SDC_ALWAYS_INLINE void kernel(const int rows, int64_t kc, const void *a_,
 {
     const uint16_t *a = a_, *b = b_;
     __m512 acc[MR][2];
+    SDC_UNROLL
     for (int i = 0; i < rows; i++)
         acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (int64_t k = 0; k < kc; k += 2) {
         __m512bh b0 = (__m512bh)_mm512_load_si512((const void *)b);
         __m512bh b1 = (__m512bh)_mm512_load_si512((const void *)(b + 32));
         _mm_prefetch((const char *)(b + 8 * 2 * NR), _MM_HINT_T0);
+        SDC_UNROLL
         for (int i = 0; i < rows; i++) {
             int32_t pair;
             memcpy(&pair, a + 2 * i, sizeof pair);
@@ -40,6 +42,7 @@ static SDC_ALWAYS_INLINE void kernel(const int rows, int64_t kc, const void *a_,
         bn0 = _mm512_maskz_loadu_ps(m0, bias_n);
         bn1 = _mm512_maskz_loadu_ps(m1, bias_n + 16);
     }
+    SDC_UNROLL
     for (int i = 0; i < rows; i++) {
         if (i >= mr)
             break;
