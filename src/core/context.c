@@ -211,9 +211,11 @@ sdc_status sdc_context_create(const sdc_context_params *params, sdc_context **ou
     ctx->precision = p.precision == SDC_PRECISION_BF16 && ctx->cpu_level >= SDC_CPU_LEVEL_AVX512_BF16
                          ? SDC_PRECISION_BF16
                          : SDC_PRECISION_F32;
-    /* Like the context itself, the kernels' fixed per-thread scratch is not accounted: it is
-     * part of the context, not of any computation (pages are touched only when used). */
-    size_t scratch_bytes = (size_t)ctx->n_threads * SDC_THREAD_SCRATCH_BYTES + SDC_ALIGN;
+    /* Like the context itself, the kernels' fixed per-thread and per-op scratch is not
+     * accounted: it is part of the context, not of any computation (pages are touched only
+     * when used). */
+    size_t scratch_bytes =
+        (size_t)ctx->n_threads * SDC_THREAD_SCRATCH_BYTES + SDC_OP_SCRATCH_BYTES + SDC_ALIGN;
     ctx->scratch_block = allocator.alloc(allocator.user, scratch_bytes);
     if (!ctx->scratch_block) {
         st = SDC_STATUS_OUT_OF_MEMORY;
@@ -274,6 +276,11 @@ void *sdc_thread_scratch(sdc_context *ctx, int thread)
 {
     assert(thread >= 0 && thread < ctx->n_threads);
     return ctx->scratch + (size_t)thread * SDC_THREAD_SCRATCH_BYTES;
+}
+
+void *sdc_op_scratch(sdc_context *ctx)
+{
+    return ctx->scratch + (size_t)ctx->n_threads * SDC_THREAD_SCRATCH_BYTES;
 }
 
 void sdc_flops_add(sdc_context *ctx, double flops)

@@ -33,7 +33,8 @@ struct sdc_context {
     sdc_cpu_features cpu;
     sdc_cpu_level cpu_level;
     sdc_precision precision; /* effective: BF16 only where the CPU has AVX512_BF16 */
-    /* SDC_THREAD_SCRATCH_BYTES per thread, 64-byte aligned, allocated with the context */
+    /* SDC_THREAD_SCRATCH_BYTES per thread, then SDC_OP_SCRATCH_BYTES, 64-byte aligned,
+     * allocated with the context */
     void *scratch_block;
     unsigned char *scratch;
     double flops; /* see sdc_flops_add */

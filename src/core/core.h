@@ -143,6 +143,14 @@ void sdc_parallel_for(sdc_context *ctx, int64_t n, int64_t grain, sdc_range_fn f
  * its range function and keeps nothing there between calls. */
 void *sdc_thread_scratch(sdc_context *ctx, int thread);
 
+/* Bytes of scratch one op of a context may share among its threads. */
+#define SDC_OP_SCRATCH_BYTES ((size_t)8 << 20)
+
+/* The SDC_OP_SCRATCH_BYTES bytes (SDC_ALIGN-aligned) an op called on the context's own thread
+ * may fill and have its range functions read (the GEMM's operand packed once for all threads),
+ * allocated with the context; nothing is kept there between ops. */
+void *sdc_op_scratch(sdc_context *ctx);
+
 /* Work counted by the kernels for benchmarks: FLOPs of matrix products (2 per multiply-add of
  * linear layers, convolutions and attention's scores and values) since the last reset. Norms,
  * activations and softmax are not counted. Only the thread using the context adds to it. */

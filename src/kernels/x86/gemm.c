@@ -1,8 +1,9 @@
 /*
  * gemm.c — the packed, cache-blocked GEMM driver of the x86 backend (BLIS-style loops: k blocks
  * of SDC_X86_KC, one operand's packed block in L2 reused over the other's range, an A sliver in
- * L1 reused across the B slivers), the work split into items over the thread pool, and the
- * standard packers (matrix rows, transposed rows, weights through the decode hook).
+ * L1 reused across the B slivers), the work split into items over the thread pool (an operand
+ * several items would pack alike is packed once, shared, in the op scratch), and the standard
+ * packers (matrix rows, transposed rows, weights through the decode hook).
  */
 #include "kernels/x86/x86.h"
 
@@ -24,6 +25,13 @@ typedef struct gemm_plan {
     int64_t block; /* rows of a packed block: BLOCK * SDC_X86_KC / kb, whole slivers */
     int64_t m_chunk, n_chunk;
     int64_t m_chunks, n_chunks;
+    /* The items' k range: [k_begin, k_end), whole k blocks (all of K unless shared). */
+    int64_t k_begin, k_end;
+    /* Shared packing: the operand each item would pack again (A, or B in the REUSE_B order)
+     * packed once, k blocks [k_begin, k_end) of it whole, k block j at shared + j *
+     * shared_stride, its slivers in order. NULL: each item packs both operands itself. */
+    unsigned char *shared;
+    size_t shared_stride;
     sdc_context *ctx;
 } gemm_plan;
 
@@ -101,6 +109,21 @@ static void compute(const gemm_plan *plan, const unsigned char *a_block, int64_t
     }
 }
 
+/* Whether items pack B once and reuse it over their rows (else A over their columns). */
+static bool reuses_b(const sdc_x86_gemm *g)
+{
+    return g->order == SDC_X86_GEMM_ORDER_REUSE_B && g->n_group == 0;
+}
+
+/* The shared packing of k block k0 from sliver `first` on (of `width` lanes; see gemm_plan). */
+static const unsigned char *shared_slivers(const gemm_plan *plan, int64_t k0, int width,
+                                           int64_t first)
+{
+    int64_t kc = min64(plan->kb, plan->g->K - k0);
+    return plan->shared + (size_t)((k0 - plan->k_begin) / plan->kb) * plan->shared_stride +
+           (size_t)(first / width) * sdc_x86_sliver_bytes(plan->g->isa, width, kc);
+}
+
 static void gemm_item(const gemm_plan *plan, int64_t item, int thread)
 {
     const sdc_x86_gemm *g = plan->g;
@@ -116,19 +139,27 @@ static void gemm_item(const gemm_plan *plan, int64_t item, int thread)
     float *tmp = (float *)(scratch + 2 * BLOCK_BYTES);
 
     int64_t kb = plan->kb, block = plan->block;
-    for (int64_t k0 = 0; k0 < g->K; k0 += kb) {
+    for (int64_t k0 = plan->k_begin; k0 < plan->k_end; k0 += kb) {
         int64_t kc = min64(kb, g->K - k0);
         bool first = k0 == 0;
-        if (g->order == SDC_X86_GEMM_ORDER_REUSE_B && g->n_group == 0) {
-            pack_block(g->pack_b, g->b_src, isa, isa->nr, false, g->n_group, n0, n1, k0, kc, b_buf,
-                       tmp);
+        if (reuses_b(g)) {
+            const unsigned char *b_block = b_buf;
+            if (plan->shared)
+                b_block = shared_slivers(plan, k0, isa->nr, n0);
+            else
+                pack_block(g->pack_b, g->b_src, isa, isa->nr, false, g->n_group, n0, n1, k0, kc,
+                           b_buf, tmp);
             for (int64_t mb = m0; mb < m1; mb += block) {
                 int64_t me = min64(m1, mb + block);
                 pack_block(g->pack_a, g->a_src, isa, isa->mr, true, 0, mb, me, k0, kc, a_buf, tmp);
-                compute(plan, a_buf, mb, me, b_buf, n0, n1, kc, first);
+                compute(plan, a_buf, mb, me, b_block, n0, n1, kc, first);
             }
         } else {
-            pack_block(g->pack_a, g->a_src, isa, isa->mr, true, 0, m0, m1, k0, kc, a_buf, tmp);
+            const unsigned char *a_block = a_buf;
+            if (plan->shared)
+                a_block = shared_slivers(plan, k0, isa->mr, m0);
+            else
+                pack_block(g->pack_a, g->a_src, isa, isa->mr, true, 0, m0, m1, k0, kc, a_buf, tmp);
             /* B blocks end on sliver boundaries: at most BLOCK columns of whole slivers. */
             for (int64_t nb = n0; nb < n1;) {
                 int64_t ne = nb;
@@ -136,7 +167,7 @@ static void gemm_item(const gemm_plan *plan, int64_t item, int thread)
                     ne = sliver_end(ne, n1, isa->nr, g->n_group);
                 pack_block(g->pack_b, g->b_src, isa, isa->nr, false, g->n_group, nb, ne, k0, kc,
                            b_buf, tmp);
-                compute(plan, a_buf, m0, m1, b_buf, nb, ne, kc, first);
+                compute(plan, a_block, m0, m1, b_buf, nb, ne, kc, first);
                 nb = ne;
             }
         }
@@ -148,6 +179,65 @@ static void gemm_range(void *arg, int64_t begin, int64_t end, int thread)
     const gemm_plan *plan = arg;
     for (int64_t item = begin; item < end; item++)
         gemm_item(plan, item, thread);
+}
+
+enum { SHARED_UNIT = 8 }; /* slivers per work unit of the shared packing */
+
+/* Shared packing, work units [begin, end): unit u packs SHARED_UNIT slivers of one k block. */
+static void shared_pack_range(void *arg, int64_t begin, int64_t end, int thread)
+{
+    const gemm_plan *plan = arg;
+    const sdc_x86_gemm *g = plan->g;
+    const sdc_x86_isa *isa = g->isa;
+    bool b = reuses_b(g);
+    int width = b ? isa->nr : isa->mr;
+    int64_t rows = b ? g->N : g->M;
+    int64_t units = ceil_div(ceil_div(rows, width), SHARED_UNIT);
+    float *tmp =
+        (float *)((unsigned char *)sdc_thread_scratch(plan->ctx, thread) + 2 * BLOCK_BYTES);
+    for (int64_t u = begin; u < end; u++) {
+        int64_t k0 = plan->k_begin + u / units * plan->kb, kc = min64(plan->kb, g->K - k0);
+        int64_t i0 = u % units * SHARED_UNIT * width, i1 = min64(rows, i0 + SHARED_UNIT * width);
+        unsigned char *dst = (unsigned char *)shared_slivers(plan, k0, width, i0);
+        if (b)
+            pack_block(g->pack_b, g->b_src, isa, width, false, 0, i0, i1, k0, kc, dst, tmp);
+        else
+            pack_block(g->pack_a, g->a_src, isa, width, true, 0, i0, i1, k0, kc, dst, tmp);
+    }
+}
+
+/* Runs the items over k blocks [0, K): when more than one item would pack the same part of
+ * one operand (A's rows with several column chunks, or B's columns with several row chunks in
+ * the REUSE_B order), that operand is packed once into the op scratch, as many k blocks at a
+ * time as fit, and the items read it there; else each item packs what it uses. Either way
+ * each C element sums the same k blocks in the same order, so the results are identical. */
+static void run_items(gemm_plan *plan)
+{
+    const sdc_x86_gemm *g = plan->g;
+    const sdc_x86_isa *isa = g->isa;
+    sdc_context *ctx = plan->ctx;
+    int64_t items = plan->m_chunks * plan->n_chunks;
+    bool b = reuses_b(g);
+    int width = b ? isa->nr : isa->mr;
+    int64_t slivers = ceil_div(b ? g->N : g->M, width);
+    size_t stride = (size_t)slivers * sdc_x86_sliver_bytes(isa, width, plan->kb);
+    int64_t per_group = (int64_t)(SDC_OP_SCRATCH_BYTES / stride);
+    int64_t repeats = b ? plan->m_chunks : plan->n_chunks;
+    if (repeats < 2 || per_group < 1) {
+        plan->k_begin = 0;
+        plan->k_end = g->K;
+        sdc_parallel_for(ctx, items, 1, gemm_range, plan);
+        return;
+    }
+    plan->shared = sdc_op_scratch(ctx);
+    plan->shared_stride = stride;
+    for (int64_t k0 = 0; k0 < g->K; k0 += per_group * plan->kb) {
+        plan->k_begin = k0;
+        plan->k_end = min64(g->K, k0 + per_group * plan->kb);
+        int64_t blocks = ceil_div(plan->k_end - k0, plan->kb);
+        sdc_parallel_for(ctx, blocks * ceil_div(slivers, SHARED_UNIT), 1, shared_pack_range, plan);
+        sdc_parallel_for(ctx, items, 1, gemm_range, plan);
+    }
 }
 
 /* Splits `len` into chunks: at most `max` long (0 = no limit), a multiple of `unit`, about
@@ -216,7 +306,7 @@ void sdc_x86_gemm_run(sdc_context *ctx, const sdc_x86_gemm *g)
     }
     /* Several items per thread so that a core slowed by other work gets fewer of them. */
     int64_t want = n_threads > 1 ? 4 * (int64_t)n_threads : 1;
-    if (g->order == SDC_X86_GEMM_ORDER_REUSE_B && g->n_group == 0) {
+    if (reuses_b(g)) {
         /* Few rows (a text encoder's 154 tokens): split the columns further instead. */
         int64_t m_possible = ceil_div(g->M, 192);
         split(g->N, isa->nr, plan.block, ceil_div(want, m_possible), 128, &plan.n_chunk,
@@ -228,7 +318,7 @@ void sdc_x86_gemm_run(sdc_context *ctx, const sdc_x86_gemm *g)
         split(g->N, isa->nr, 0, balanced_want(want, plan.m_chunks, n_threads), 128, &plan.n_chunk,
               &plan.n_chunks);
     }
-    sdc_parallel_for(ctx, plan.m_chunks * plan.n_chunks, 1, gemm_range, &plan);
+    run_items(&plan);
 }
 
 /* ---------------------------------------------------------------------------------------- */
