@@ -1,7 +1,9 @@
 /*
  * gemm_avx512bf16.c — the bfloat16 micro-kernel (12 x 32 tile, VDPBF16PS: pairs of bf16 products
- * summed into float32 accumulators) and its packing, which rounds float32 to bf16 to nearest even
- * as torch's autocast casts do. Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512bf16.
+ * summed into float32 accumulators), its packing, which rounds float32 to bf16 to nearest even
+ * as torch's autocast casts do (the VCVTNEPS2BF16 family also turns subnormals into 0), and
+ * attention's softmax step writing the probabilities as bf16 pairs (softmax_avx512.h).
+ * Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512bf16.
  */
 #include "kernels/x86/x86.h"
 
@@ -147,6 +149,17 @@ static void pack_f16_rows_bf16(const uint16_t *src, int64_t rs, int count, int w
     pack_rows(src, true, rs, count, width, kc, kc_padded, dst);
 }
 
+/* Lane l of the result: the bf16 pair (p0[l], p1[l]), each rounded to nearest even by
+ * VCVTNE2PS2BF16 (which also turns subnormals, below 2^-126, into 0). */
+static inline __m512i bf16_pairs(__m512 p0, __m512 p1)
+{
+    /* VCVTNE2PS2BF16 puts p0 in the low 16 words, p1 in the high 16: interleave them. */
+    const __m512i interleave =
+        _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                         21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    return _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(p1, p0));
+}
+
 /* dst[k / 2][r][k % 2] = bf16(src[r * rs + k * ks]) over `width` lanes, zero-padded. */
 static void pack_bf16(const float *src, int64_t rs, int64_t ks, int count, int width, int64_t kc,
                       int64_t kc_padded, void *dst_)
@@ -158,9 +171,6 @@ static void pack_bf16(const float *src, int64_t rs, int64_t ks, int count, int w
     }
     if (rs == 1) {
         /* Contiguous lanes: rows k and k + 1 to bf16 together, interleaved into pairs. */
-        const __m512i interleave =
-            _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
-                             22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
         for (int64_t k = 0; k < kc_padded; k += 2) {
             for (int r0 = 0; r0 < width; r0 += 16) {
                 int valid = count - r0 < 0 ? 0 : count - r0 > 16 ? 16 : count - r0;
@@ -169,8 +179,7 @@ static void pack_bf16(const float *src, int64_t rs, int64_t ks, int count, int w
                     k < kc ? _mm512_maskz_loadu_ps(m, src + k * ks + r0) : _mm512_setzero_ps();
                 __m512 b = k + 1 < kc ? _mm512_maskz_loadu_ps(m, src + (k + 1) * ks + r0)
                                       : _mm512_setzero_ps();
-                __m512i ab = (__m512i)_mm512_cvtne2ps_pbh(b, a);
-                ab = _mm512_permutexvar_epi16(interleave, ab);
+                __m512i ab = bf16_pairs(a, b);
                 int room = width - r0 > 16 ? 16 : width - r0;
                 __mmask32 store = room == 16 ? 0xFFFFFFFFu : (__mmask32)((1u << (2 * room)) - 1u);
                 _mm512_mask_storeu_epi16(dst + k * width + 2 * r0, store, ab);
@@ -186,6 +195,10 @@ static void pack_bf16(const float *src, int64_t rs, int64_t ks, int count, int w
     }
 }
 
+#define SDC_SOFTMAX_STEP_NAME  sdc_x86_softmax_step_avx512_bf16
+#define SDC_SOFTMAX_BF16_PAIRS bf16_pairs
+#include "kernels/x86/softmax_avx512.h"
+
 static const sdc_x86_isa isa_avx512_bf16 = {
     .name = "avx512-bf16",
     .mr = MR,
@@ -197,7 +210,7 @@ static const sdc_x86_isa isa_avx512_bf16 = {
     .pack = pack_bf16,
     .pack_f16_rows = pack_f16_rows_bf16,
     .weight_to_f16 = sdc_x86_palette_to_f16_avx512,
-    .softmax_step = sdc_x86_softmax_step_avx512,
+    .softmax_step = sdc_x86_softmax_step_avx512_bf16,
 };
 
 const sdc_x86_isa *sdc_x86_isa_avx512_bf16(void)

@@ -72,13 +72,17 @@ typedef struct sdc_x86_isa {
     sdc_x86_softmax_step_fn softmax_step; /* 8 lanes per vector (AVX2) or 16 (AVX-512) */
 } sdc_x86_isa;
 
-/* The softmax steps: attention.c (AVX2) and attention_avx512.c. */
+/* The softmax steps: attention.c (AVX2), attention_avx512.c (float32) and gemm_avx512bf16.c
+ * (writing bf16 probabilities); the AVX-512 ones share softmax_avx512.h. */
 void sdc_x86_softmax_step_avx2(float *s, int64_t nk, int nr, int64_t D, float scale, float *run_max,
                                float *run_sum, float *ot, bool causal, int64_t q0, int64_t j0,
                                uint16_t *bf16_out);
 void sdc_x86_softmax_step_avx512(float *s, int64_t nk, int nr, int64_t D, float scale,
                                  float *run_max, float *run_sum, float *ot, bool causal, int64_t q0,
                                  int64_t j0, uint16_t *bf16_out);
+void sdc_x86_softmax_step_avx512_bf16(float *s, int64_t nk, int nr, int64_t D, float scale,
+                                      float *run_max, float *run_sum, float *ot, bool causal,
+                                      int64_t q0, int64_t j0, uint16_t *bf16_out);
 
 /* The float32 sdc_x86_pack_fn and sdc_x86_pack_f16_fn (AVX2; the AVX-512 ISA uses them too). */
 void sdc_x86_pack_f32(const float *src, int64_t rs, int64_t ks, int count, int width, int64_t kc,
