@@ -68,10 +68,9 @@ static void unary_range(void *arg, int64_t begin, int64_t end, int thread)
     int64_t i = begin * PIECE, stop = end * PIECE < job->n ? end * PIECE : job->n;
     for (; i < stop; i += 8) {
         int count = stop - i < 8 ? (int)(stop - i) : 8;
-        __m256i mask = sdc_v8_lanes(count);
-        __m256 v = _mm256_maskload_ps(job->x + i, mask);
+        __m256 v = sdc_v8_load(job->x + i, count);
         v = job->op == SDC_UNARY_OP_SILU ? sdc_v8_silu(v) : sdc_v8_gelu(v);
-        _mm256_maskstore_ps(job->y + i, mask, v);
+        sdc_v8_store(job->y + i, v, count);
     }
 }
 
@@ -136,10 +135,8 @@ static void binary_rows(void *arg, int64_t begin, int64_t end, int thread)
         bool b_scalar = job->b.stride[3] == 0;
         for (int64_t i = 0; i < n; i += 8) {
             int count = n - i < 8 ? (int)(n - i) : 8;
-            __m256i mask = sdc_v8_lanes(count);
-            __m256 vb = b_scalar ? _mm256_set1_ps(*b) : _mm256_maskload_ps(b + i, mask);
-            __m256 v = apply(job->op, _mm256_maskload_ps(a + i, mask), vb);
-            _mm256_maskstore_ps(y + i, mask, v);
+            __m256 vb = b_scalar ? _mm256_set1_ps(*b) : sdc_v8_load(b + i, count);
+            sdc_v8_store(y + i, apply(job->op, sdc_v8_load(a + i, count), vb), count);
         }
     }
 }
@@ -225,10 +222,8 @@ static void geglu_range(void *arg, int64_t begin, int64_t end, int thread)
         float *y = (float *)job->y->data + m * job->y->stride[0];
         for (int64_t j = 0; j < n; j += 8) {
             int count = n - j < 8 ? (int)(n - j) : 8;
-            __m256i mask = sdc_v8_lanes(count);
-            __m256 h = _mm256_maskload_ps(x + j, mask);
-            __m256 g = sdc_v8_gelu(_mm256_maskload_ps(x + n + j, mask));
-            _mm256_maskstore_ps(y + j, mask, _mm256_mul_ps(h, g));
+            __m256 g = sdc_v8_gelu(sdc_v8_load(x + n + j, count));
+            sdc_v8_store(y + j, _mm256_mul_ps(sdc_v8_load(x + j, count), g), count);
         }
     }
 }
@@ -261,8 +256,7 @@ static void copy_rows(void *arg, int64_t begin, int64_t end, int thread)
         float *y = job->y.data + row_offset(&job->y, r);
         for (int64_t i = 0; i < n; i += 8) {
             int count = n - i < 8 ? (int)(n - i) : 8;
-            __m256i mask = sdc_v8_lanes(count);
-            _mm256_maskstore_ps(y + i, mask, _mm256_maskload_ps(x + i, mask));
+            sdc_v8_store(y + i, sdc_v8_load(x + i, count), count);
         }
     }
 }

@@ -56,15 +56,11 @@ static void normalise(const float *x, float *y, int64_t n, float mean, float sca
     int64_t i = 0;
     for (; i < n; i += 8) {
         int count = n - i < 8 ? (int)(n - i) : 8;
-        __m256i mask = sdc_v8_lanes(count);
-        __m256 v = count == 8 ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, mask);
+        __m256 v = sdc_v8_load(x + i, count);
         v = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(v, vm), vs), vb);
         if (silu)
             v = sdc_v8_silu(v);
-        if (count == 8)
-            _mm256_storeu_ps(y + i, v);
-        else
-            _mm256_maskstore_ps(y + i, mask, v);
+        sdc_v8_store(y + i, v, count);
     }
 }
 
@@ -141,13 +137,12 @@ static void layer_norm_range(void *arg, int64_t begin, int64_t end, int thread)
         __m256 vm = _mm256_set1_ps((float)mean);
         for (int64_t c = 0; c < C; c += 8) {
             int count = C - c < 8 ? (int)(C - c) : 8;
-            __m256i mask = sdc_v8_lanes(count);
-            __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(x + c, mask), vm), rstd);
+            __m256 v = _mm256_mul_ps(_mm256_sub_ps(sdc_v8_load(x + c, count), vm), rstd);
             if (job->gamma)
-                v = _mm256_mul_ps(v, _mm256_maskload_ps(job->gamma + c, mask));
+                v = _mm256_mul_ps(v, sdc_v8_load(job->gamma + c, count));
             if (job->beta)
-                v = _mm256_add_ps(v, _mm256_maskload_ps(job->beta + c, mask));
-            _mm256_maskstore_ps(y + c, mask, v);
+                v = _mm256_add_ps(v, sdc_v8_load(job->beta + c, count));
+            sdc_v8_store(y + c, v, count);
         }
     }
 }

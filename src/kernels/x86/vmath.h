@@ -94,4 +94,19 @@ static inline __m256i sdc_v8_lanes(int n)
     return _mm256_loadu_si256((const __m256i *)(ramp + 8 - n));
 }
 
+/* The first n (1..8) floats at p, lanes past n 0; and the store of v's first n lanes. Whole
+ * vectors go by plain loads and stores: VMASKMOVPS stores are slow on AMD cores. */
+static inline __m256 sdc_v8_load(const float *p, int n)
+{
+    return n == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, sdc_v8_lanes(n));
+}
+
+static inline void sdc_v8_store(float *p, __m256 v, int n)
+{
+    if (n == 8)
+        _mm256_storeu_ps(p, v);
+    else
+        _mm256_maskstore_ps(p, sdc_v8_lanes(n), v);
+}
+
 #endif /* SDC_KERNELS_X86_VMATH_H */
