@@ -32,6 +32,8 @@ typedef struct gemm_plan {
      * shared_stride, its slivers in order. NULL: each item packs both operands itself. */
     unsigned char *shared;
     size_t shared_stride;
+    int shared_width;     /* lanes of its slivers: NR for B, MR for A */
+    int64_t shared_units; /* packing work units per k block (SHARED_UNIT slivers each) */
     sdc_context *ctx;
 } gemm_plan;
 
@@ -190,9 +192,8 @@ static void shared_pack_range(void *arg, int64_t begin, int64_t end, int thread)
     const sdc_x86_gemm *g = plan->g;
     const sdc_x86_isa *isa = g->isa;
     bool b = reuses_b(g);
-    int width = b ? isa->nr : isa->mr;
-    int64_t rows = b ? g->N : g->M;
-    int64_t units = ceil_div(ceil_div(rows, width), SHARED_UNIT);
+    int width = plan->shared_width;
+    int64_t rows = b ? g->N : g->M, units = plan->shared_units;
     float *tmp =
         (float *)((unsigned char *)sdc_thread_scratch(plan->ctx, thread) + 2 * BLOCK_BYTES);
     for (int64_t u = begin; u < end; u++) {
@@ -231,11 +232,13 @@ static void run_items(gemm_plan *plan)
     }
     plan->shared = sdc_op_scratch(ctx);
     plan->shared_stride = stride;
+    plan->shared_width = width;
+    plan->shared_units = ceil_div(slivers, SHARED_UNIT);
     for (int64_t k0 = 0; k0 < g->K; k0 += per_group * plan->kb) {
         plan->k_begin = k0;
         plan->k_end = min64(g->K, k0 + per_group * plan->kb);
         int64_t blocks = ceil_div(plan->k_end - k0, plan->kb);
-        sdc_parallel_for(ctx, blocks * ceil_div(slivers, SHARED_UNIT), 1, shared_pack_range, plan);
+        sdc_parallel_for(ctx, blocks * plan->shared_units, 1, shared_pack_range, plan);
         sdc_parallel_for(ctx, items, 1, gemm_range, plan);
     }
 }
